@@ -1,0 +1,172 @@
+import { type ActivationFn, type Endpoint, type Graph, GRAPH_FORMAT, type GraphInput, type GraphNode, type Padding, type ParamSpec } from './graph.js';
+import { validateGraph } from './validate.js';
+
+export interface ConvOptions {
+  inChannels: number;
+  outChannels: number;
+  kernel: number;
+  stride?: number;
+  dilation?: number;
+  groups?: number;
+  padding: Padding;
+  bias?: boolean;
+}
+
+/**
+ * Appends nodes and declares their parameters (named `<node>.weight`, `<node>.bias`, `<node>.running_mean`, ...,
+ * as PyTorch modules name them) with timm's initialisation. Used by the EfficientNet builder and by task heads.
+ */
+export class GraphBuilder {
+  readonly nodes: GraphNode[] = [];
+  readonly parameters: ParamSpec[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly inputs: GraphInput[],
+  ) {}
+
+  private push<T extends GraphNode>(node: T): string {
+    this.nodes.push(node);
+    return node.name;
+  }
+
+  private param(name: string, shape: number[], init: ParamSpec['init'], trainable = true): string {
+    this.parameters.push({ name, shape, trainable, init });
+    return name;
+  }
+
+  conv(name: string, input: string, o: ConvOptions): string {
+    const groups = o.groups ?? 1;
+    const k = o.kernel;
+    // timm/automl: normal(0, sqrt(2 / fan_out)), fan_out = k * k * out / groups.
+    const fanOut = (k * k * o.outChannels) / groups;
+    const weight = this.param(`${name}.weight`, [o.outChannels, o.inChannels / groups, k, k], { kind: 'normal', std: Math.sqrt(2 / fanOut) });
+    const params: { weight: string; bias?: string } = { weight };
+    if (o.bias) params.bias = this.param(`${name}.bias`, [o.outChannels], { kind: 'constant', value: 0 });
+    return this.push({
+      kind: 'conv2d',
+      name,
+      inputs: [input],
+      inChannels: o.inChannels,
+      outChannels: o.outChannels,
+      kernel: [k, k],
+      stride: [o.stride ?? 1, o.stride ?? 1],
+      dilation: [o.dilation ?? 1, o.dilation ?? 1],
+      groups,
+      padding: o.padding,
+      params,
+    });
+  }
+
+  convTranspose(name: string, input: string, o: { inChannels: number; outChannels: number; kernel: number; stride: number; pads?: [number, number, number, number]; bias?: boolean }): string {
+    const fanOut = o.kernel * o.kernel * o.outChannels;
+    const weight = this.param(`${name}.weight`, [o.inChannels, o.outChannels, o.kernel, o.kernel], { kind: 'normal', std: Math.sqrt(2 / fanOut) });
+    const params: { weight: string; bias?: string } = { weight };
+    if (o.bias) params.bias = this.param(`${name}.bias`, [o.outChannels], { kind: 'constant', value: 0 });
+    return this.push({
+      kind: 'convTranspose',
+      name,
+      inputs: [input],
+      inChannels: o.inChannels,
+      outChannels: o.outChannels,
+      kernel: [o.kernel, o.kernel],
+      stride: [o.stride, o.stride],
+      groups: 1,
+      pads: o.pads ?? [0, 0, 0, 0],
+      outputPadding: [0, 0],
+      params,
+    });
+  }
+
+  batchNorm(name: string, input: string, channels: number, eps: number, momentum: number): string {
+    return this.push({
+      kind: 'batchNorm',
+      name,
+      inputs: [input],
+      channels,
+      eps,
+      momentum,
+      params: {
+        weight: this.param(`${name}.weight`, [channels], { kind: 'constant', value: 1 }),
+        bias: this.param(`${name}.bias`, [channels], { kind: 'constant', value: 0 }),
+        runningMean: this.param(`${name}.running_mean`, [channels], { kind: 'constant', value: 0 }, false),
+        runningVar: this.param(`${name}.running_var`, [channels], { kind: 'constant', value: 1 }, false),
+      },
+    });
+  }
+
+  activation(name: string, input: string, fn: ActivationFn): string {
+    return this.push({ kind: 'activation', name, inputs: [input], fn });
+  }
+
+  softmax(name: string, input: string, axis = 1): string {
+    return this.push({ kind: 'softmax', name, inputs: [input], axis });
+  }
+
+  add(name: string, inputs: string[]): string {
+    return this.push({ kind: 'add', name, inputs });
+  }
+
+  mul(name: string, input: string, gate: string): string {
+    return this.push({ kind: 'mul', name, inputs: [input, gate] });
+  }
+
+  globalAvgPool(name: string, input: string, keepDims: boolean): string {
+    return this.push({ kind: 'globalAvgPool', name, inputs: [input], keepDims });
+  }
+
+  flatten(name: string, input: string): string {
+    return this.push({ kind: 'flatten', name, inputs: [input] });
+  }
+
+  dense(name: string, input: string, inFeatures: number, outFeatures: number, bias = true): string {
+    // timm: uniform(-1/sqrt(fan_out), 1/sqrt(fan_out)), fan_out = out features.
+    const weight = this.param(`${name}.weight`, [outFeatures, inFeatures], { kind: 'uniform', limit: 1 / Math.sqrt(outFeatures) });
+    const params: { weight: string; bias?: string } = { weight };
+    if (bias) params.bias = this.param(`${name}.bias`, [outFeatures], { kind: 'constant', value: 0 });
+    return this.push({ kind: 'dense', name, inputs: [input], inFeatures, outFeatures, params });
+  }
+
+  dropout(name: string, input: string, rate: number): string {
+    return this.push({ kind: 'dropout', name, inputs: [input], rate });
+  }
+
+  dropPath(name: string, input: string, rate: number): string {
+    return this.push({ kind: 'dropPath', name, inputs: [input], rate });
+  }
+
+  maxPool(name: string, input: string, kernel: number, stride: number, padding: Padding): string {
+    return this.push({ kind: 'maxPool', name, inputs: [input], kernel: [kernel, kernel], stride: [stride, stride], padding });
+  }
+
+  /** Resize by `scale`, or to the size of `like` when given. */
+  resize(name: string, input: string, mode: 'nearest' | 'bilinear', to: { scale: number } | { like: string }, alignCorners = false): string {
+    if ('like' in to) return this.push({ kind: 'resize', name, inputs: [input, to.like], mode, alignCorners });
+    return this.push({ kind: 'resize', name, inputs: [input], mode, scale: to.scale, alignCorners });
+  }
+
+  concat(name: string, inputs: string[], axis = 1): string {
+    return this.push({ kind: 'concat', name, inputs, axis });
+  }
+
+  weightedSum(name: string, inputs: string[], normalization: 'fast' | 'softmax' = 'fast', epsilon = 1e-4): string {
+    const weight = this.param(`${name}.weight`, [inputs.length], { kind: 'constant', value: 1 });
+    return this.push({ kind: 'weightedSum', name, inputs, normalization, epsilon, params: { weight } });
+  }
+
+  /** The finished graph, validated. */
+  build(outputs: string[], endpoints: Endpoint[] = [], metadata: Graph['metadata'] = {}): Graph {
+    const graph: Graph = {
+      format: GRAPH_FORMAT,
+      name: this.name,
+      inputs: this.inputs,
+      nodes: this.nodes,
+      outputs,
+      endpoints,
+      parameters: this.parameters,
+      metadata,
+    };
+    validateGraph(graph);
+    return graph;
+  }
+}
