@@ -172,9 +172,9 @@ describe('safetensors round trip', () => {
 
 describe('safetensors known bytes', () => {
   const json = '{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"i":{"dtype":"I64","shape":[1],"data_offsets":[8,16]}}';
-  // 131 bytes of JSON, padded with 5 spaces to 136.
+  // 139 bytes of JSON, padded with 5 spaces to 144.
   const file = new Uint8Array([
-    136, 0, 0, 0, 0, 0, 0, 0,
+    144, 0, 0, 0, 0, 0, 0, 0,
     ...ascii(json), 0x20, 0x20, 0x20, 0x20, 0x20,
     0x00, 0x00, 0x80, 0x3f, // 1.0f
     0x00, 0x00, 0x20, 0xc0, // -2.5f
@@ -182,7 +182,7 @@ describe('safetensors known bytes', () => {
   ]);
 
   test('parses a hand-built file', () => {
-    expect(json.length).toBe(131);
+    expect(json.length).toBe(139);
     const { tensors, metadata } = parseSafetensors(file);
     expect(metadata).toEqual({ format: 'pt' });
     expect([...tensors.keys()]).toEqual(['w', 'i']);
@@ -321,7 +321,7 @@ describe('safetensors malformed input', () => {
   });
   test('deeply nested values give a short message, not a stack overflow', () => {
     const deep = `{"t":{"dtype":"F32","shape":${'['.repeat(100_000)}${']'.repeat(100_000)},"data_offsets":[0,0]}}`;
-    const e = expectFileError(() => parseSafetensors(build(deep)), /shape \[\[…\]\] must be/);
+    const e = expectFileError(() => parseSafetensors(build(deep)), /shape \[\[\[…\]\]\] must be/);
     expect(e.message.length).toBeLessThan(300);
   });
   test('not a Uint8Array', () => {

@@ -1,0 +1,57 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { main } from './cli.js';
+
+async function run(args: string[]): Promise<string> {
+  const lines: string[] = [];
+  await main(args, (s) => lines.push(s));
+  return lines.join('\n');
+}
+
+describe('effnet info', () => {
+  it('prints params 12233232 for efficientnet_b3 --json', async () => {
+    const info = JSON.parse(await run(['info', 'efficientnet_b3', '--json']));
+    expect(info).toMatchObject({ variant: 'efficientnet_b3', resolution: 300, params: 12_233_232 });
+    for (const k of ['variant', 'resolution', 'params', 'macs', 'stages', 'endpoints']) expect(info).toHaveProperty(k);
+    expect(info.stages[0]).toMatchObject({ block: 'ir_r2_k3_s1_e1_c24_se0.25', repeats: 2, inChannels: 40, outChannels: 24 });
+    expect(info.endpoints.map((e: { stride: number }) => e.stride)).toEqual([2, 4, 8, 16, 32]);
+  });
+  it('scales by --phi and honours --resolution', async () => {
+    const info = JSON.parse(await run(['info', '--phi=-1', '--resolution', '128', '--json']));
+    expect(info.resolution).toBe(128);
+    expect(info.scaling.phi).toBe(-1);
+    expect(info.params).toBeLessThan(5_288_548);
+  });
+  it('prints a readable table', async () => {
+    const text = await run(['info', 'efficientnetv2_s']);
+    expect(text).toMatch(/efficientnetv2_s at 384x384: 21,458,488 params/);
+    expect(text).toMatch(/stride32 +blocks\.5\.14/);
+  });
+  it('unknown variants are a clear error', async () => {
+    await expect(run(['info', 'efficientnet_b9'])).rejects.toThrow(/known: efficientnet_b0/);
+  });
+});
+
+describe('effnet variants', () => {
+  it('lists every variant with resolution, params and MACs', async () => {
+    const rows = JSON.parse(await run(['variants', '--json']));
+    expect(rows.find((r: { variant: string }) => r.variant === 'efficientnet_b0')).toMatchObject({ resolution: 224, params: 5_288_548, macs: 385_814_752 });
+    expect(rows.map((r: { variant: string }) => r.variant)).toContain('tf_efficientnetv2_b3');
+    expect(await run(['variants'])).toMatch(/efficientnet_lite0 +efficientnet_lite/);
+  });
+});
+
+describe('the effnet binary', () => {
+  const bin = fileURLToPath(new URL('../bin/effnet.js', import.meta.url));
+  it('runs from the built package and exits non-zero with one line on bad input', () => {
+    expect(JSON.parse(execFileSync(process.execPath, [bin, 'info', 'efficientnet_b3', '--json'], { encoding: 'utf8' })).params).toBe(12_233_232);
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, [bin, 'info', 'nope'], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (e) {
+      stderr = (e as { stderr: string }).stderr;
+    }
+    expect(stderr).toMatch(/^effnet: "nope" is not a known variant/);
+  });
+});

@@ -1,0 +1,62 @@
+import { parseArgs } from 'node:util';
+import { EffnetError } from '@effnet/core';
+import { infoCommand } from './commands/info.js';
+import { variantsCommand } from './commands/variants.js';
+
+const USAGE = `effnet: EfficientNet in TypeScript
+
+Usage:
+  effnet variants [--json]                          every variant with resolution, params, MACs
+  effnet info <variant> [--resolution N] [--phi X] [--json]
+                                                    stages, endpoints, params, MACs
+                                                    (--phi X: compound-scaled from the variant's base, B0 by default;
+                                                     negative: --phi=-1)
+  effnet help                                       this text
+`;
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new EffnetError(`--${name} needs a number, got "${v}"`);
+  return n;
+}
+
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'variants': {
+      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
+      out(variantsCommand({ json: values.json! }));
+      return 0;
+    }
+    case 'info': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: 'boolean', default: false }, resolution: { type: 'string' }, phi: { type: 'string' } },
+      });
+      out(infoCommand({ variant: positionals[0], resolution: num('resolution', values.resolution), phi: num('phi', values.phi), json: values.json! }));
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      out(USAGE);
+      return 0;
+    default:
+      throw new EffnetError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+/** Runs the command line, printing errors as one actionable line (stack traces only for bugs), and sets the exit code. */
+export async function runCli(argv = process.argv.slice(2)): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    const known = err instanceof EffnetError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const msg = err instanceof Error ? (known ? err.message : (err.stack ?? err.message)) : String(err);
+    process.stderr.write(`effnet: ${msg}\n`);
+    process.exitCode = 1;
+  }
+}
