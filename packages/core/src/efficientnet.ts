@@ -8,7 +8,7 @@ import { type EfficientNetSpec, validateSpec } from './spec.js';
 export interface BuildOptions {
   /** Classifier outputs, default 1000. */
   numClasses?: number;
-  /** false: no pooling/classifier; the output is the head's feature map `features`. Default true. */
+  /** true: the output is `logits` [N, numClasses]. false: no pooling/classifier; the output is the head's feature map `features`. Default true. */
   includeTop?: boolean;
   /** Static input size (number or [h, w]), or null for any size. Default: the spec's resolution. */
   inputResolution?: number | [number, number] | null;
@@ -80,7 +80,7 @@ export function buildEfficientNet(spec: EfficientNetSpec, options: BuildOptions 
   }
   x = g.globalAvgPool('global_pool', x, false);
   x = g.dropout('head_drop', x, spec.dropout);
-  x = g.dense('classifier', x, spec.headChannels, numClasses);
+  x = g.dense('logits', x, spec.headChannels, numClasses, true, 'classifier');
   return g.build([x], endpoints, { ...metadata, numClasses });
 }
 

@@ -119,11 +119,12 @@ export class GraphBuilder {
     return this.push({ kind: 'flatten', name, inputs: [input] });
   }
 
-  dense(name: string, input: string, inFeatures: number, outFeatures: number, bias = true): string {
+  /** `paramPrefix` names the parameters when the node's name is a public output name (`logits` reads `classifier.*`). */
+  dense(name: string, input: string, inFeatures: number, outFeatures: number, bias = true, paramPrefix = name): string {
     // timm: uniform(-1/sqrt(fan_out), 1/sqrt(fan_out)), fan_out = out features.
-    const weight = this.param(`${name}.weight`, [outFeatures, inFeatures], { kind: 'uniform', limit: 1 / Math.sqrt(outFeatures) });
+    const weight = this.param(`${paramPrefix}.weight`, [outFeatures, inFeatures], { kind: 'uniform', limit: 1 / Math.sqrt(outFeatures) });
     const params: { weight: string; bias?: string } = { weight };
-    if (bias) params.bias = this.param(`${name}.bias`, [outFeatures], { kind: 'constant', value: 0 });
+    if (bias) params.bias = this.param(`${paramPrefix}.bias`, [outFeatures], { kind: 'constant', value: 0 });
     return this.push({ kind: 'dense', name, inputs: [input], inFeatures, outFeatures, params });
   }
 

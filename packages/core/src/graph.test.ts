@@ -36,7 +36,7 @@ describe('buildEfficientNet', () => {
     ]);
     const a = analyzeGraph(b0, { height: 512, width: 512 });
     expect(a.endpoints.map((e) => e.shape)).toEqual([[1, 16, 256, 256], [1, 24, 128, 128], [1, 40, 64, 64], [1, 112, 32, 32], [1, 320, 16, 16]]);
-    expect(a.outputs.classifier).toEqual([1, 1000]);
+    expect(a.outputs.logits).toEqual([1, 1000]);
   });
 
   it('handles any input size, dynamic or static, for both padding modes', () => {

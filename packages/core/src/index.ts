@@ -16,3 +16,5 @@ export * from './efficientnet.js';
 export * from './analysis.js';
 export * from './backend.js';
 export * from './io/index.js';
+export * from './weights/index.js';
+export * from './inference.js';

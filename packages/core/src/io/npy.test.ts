@@ -374,6 +374,24 @@ function editHeader(bytes: Uint8Array, edits: { at: number; remove: number; inse
   return new Uint8Array([...MAGIC, 1, 0, declared & 0xff, (declared >> 8) & 0xff, ...h, ...bytes.subarray(10 + len)]);
 }
 
+/** Syntactically valid dicts whose entries are random: valid, wrong-typed, missing, extra, big-endian, Fortran... */
+const structuredHeaderArb: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.constantFrom("'<f4'", "'<f8'", "'<f2'", "'<i8'", "'<i4'", "'|u1'", "'>f4'", "'>u1'", "'<c8'", "'|b1'", "'f4'", "[('a', '<f4')]", '1', 'None', "''"),
+    fc.constantFrom('False', 'True', '0', 'None', "'False'"),
+    fc.oneof(
+      fc.array(fc.integer({ min: -1, max: 6 }), { maxLength: 4 }).map((s) => `(${s.join(', ')}${s.length === 1 ? ',' : ''})`),
+      fc.constantFrom('(3)', '[2, 3]', "('2',)", '(99999999999999999999,)', '((2,),)', 'None', '(4294967296, 4294967296)'),
+    ),
+    fc.subarray(['descr', 'fortran_order', 'shape', 'extra']),
+    fc.boolean(),
+  )
+  .map(([descr, fortran, shape, keys, reverse]) => {
+    const value: Record<string, string> = { descr, fortran_order: fortran, shape, extra: '1' };
+    const order = reverse ? [...keys].reverse() : keys;
+    return `{${order.map((k) => `'${k}': ${value[k]}`).join(', ')}}`;
+  });
+
 describe('npy fuzzing: parse returns or throws TensorFileError, nothing else', () => {
   test.prop([fc.uint8Array({ maxLength: 200 })], { numRuns: 2000 })('random bytes', (bytes) => {
     parsesOrRejects(bytes);
@@ -405,6 +423,13 @@ describe('npy fuzzing: parse returns or throws TensorFileError, nothing else', (
     'valid files with random header text edits',
     (t, edits, keepLengthField) => {
       parsesOrRejects(editHeader(serializeNpy(t), edits, keepLengthField));
+    },
+  );
+
+  test.prop([structuredHeaderArb, fc.uint8Array({ maxLength: 64 }), fc.boolean()], { numRuns: 2000 })(
+    'well-formed dicts with random entries, reaching the semantic checks',
+    (dict, data, pad) => {
+      parsesOrRejects(npy(pad ? padded(dict) : dict, data));
     },
   );
 

@@ -492,6 +492,20 @@ describe('safetensors fuzzing: parse returns or throws TensorFileError, nothing 
     },
   );
 
+  test.prop(
+    [
+      fc.array(fc.tuple(fc.constantFrom('U8', 'F16', 'F32'), fc.nat({ max: 12 }), fc.nat({ max: 12 })), { maxLength: 5 }),
+      fc.nat({ max: 24 }),
+    ],
+    { numRuns: 2000 },
+  )('random ranges: overlaps, holes, zero-size tensors, short and long buffers', (ranges, dataLength) => {
+    const size: Record<string, number> = { U8: 1, F16: 2, F32: 4 };
+    const header = Object.fromEntries(
+      ranges.map(([st, begin, count], i) => [`t${i}`, { dtype: st, shape: [count], data_offsets: [begin, begin + count * size[st]!] }]),
+    );
+    parsesOrRejects(build(header, dataLength));
+  });
+
   test.prop([validFileArb, fc.nat()], { numRuns: 500 })('every truncation of a valid file is rejected', (bytes, cut) => {
     const short = bytes.subarray(0, cut % bytes.length);
     expect(() => parseSafetensors(short)).toThrow(TensorFileError);

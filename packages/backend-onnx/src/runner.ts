@@ -1,0 +1,117 @@
+import { type Backend, EffnetError, type Graph, type LoadOptions, type Runner, type Tensor, type TensorMap, registerBackend } from '@effnet/core';
+import type * as Ort from 'onnxruntime-node';
+import { type CompileOptions, compileToOnnx } from './compile.js';
+
+export type OnnxDevice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+
+export interface OnnxLoadOptions extends LoadOptions, CompileOptions {
+  device?: OnnxDevice;
+}
+
+export class DeviceUnavailableError extends EffnetError {
+  override name = 'DeviceUnavailableError';
+}
+
+export class InputError extends EffnetError {
+  override name = 'InputError';
+}
+
+const HINTS: Record<string, string> = {
+  cuda:
+    'onnxruntime-node ships its CUDA provider only after its install script ran with CUDA enabled: ' +
+    'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install (needs CUDA 12 and cuDNN 9 on the machine)',
+  webgpu: 'the WebGPU provider is bundled with onnxruntime-node but needs a GPU with a Vulkan/D3D12/Metal driver',
+  cpu: 'the CPU provider is always bundled; reinstall onnxruntime-node',
+};
+
+let ortPromise: Promise<typeof Ort> | undefined;
+async function ort(): Promise<typeof Ort> {
+  ortPromise ??= import('onnxruntime-node').then((m) => ((m as { default?: typeof Ort }).default ?? m) as typeof Ort);
+  return ortPromise;
+}
+
+async function createSession(bytes: Uint8Array, device: Exclude<OnnxDevice, 'auto'>, o: OnnxLoadOptions, external?: { location: string; bytes: Uint8Array }) {
+  const { InferenceSession, env } = await ort();
+  env.logLevel = 'fatal';
+  const opts: Ort.InferenceSession.SessionOptions = {
+    executionProviders: [device],
+    graphOptimizationLevel: 'all',
+    // Libraries never print: a missing provider is reported through our error or the runner's notes instead.
+    logSeverityLevel: 4,
+    ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}),
+    ...(external ? { externalData: [{ path: external.location, data: external.bytes }] } : {}),
+  };
+  return InferenceSession.create(bytes, opts);
+}
+
+/** A loaded ONNX model: one session, reused for every run; inputs checked before they reach the runtime. */
+export class OnnxRunner implements Runner {
+  constructor(
+    private readonly session: Ort.InferenceSession,
+    private readonly graph: Graph,
+    readonly device: string,
+    readonly notes: readonly string[],
+    readonly model: Uint8Array,
+  ) {}
+
+  /** The ONNX model bytes this runner executes. */
+  get onnx(): Uint8Array {
+    return this.model;
+  }
+
+  checkInput(input: Tensor): void {
+    const inp = this.graph.inputs[0]!;
+    const want = `[N, ${inp.channels}, ${inp.height ?? 'H'}, ${inp.width ?? 'W'}]`;
+    if (input.dtype !== 'float32' || !(input.data instanceof Float32Array))
+      throw new InputError(`input "${inp.name}" must be float32, got ${input.dtype}; convert with toFloat32()`);
+    if (input.shape.length !== 4) throw new InputError(`input "${inp.name}" must be rank 4 NCHW ${want}, got shape [${input.shape.join(', ')}]`);
+    const [n, c, h, w] = input.shape as [number, number, number, number];
+    if (c !== inp.channels || (inp.height !== null && h !== inp.height) || (inp.width !== null && w !== inp.width) || n < 1 || h < 1 || w < 1)
+      throw new InputError(`input "${inp.name}" must have shape ${want}, got [${input.shape.join(', ')}]${c === inp.height ? ' (NHWC? transpose to NCHW)' : ''}`);
+    if (input.data.length !== n * c * h * w) throw new InputError(`input "${inp.name}" has ${input.data.length} values, shape [${input.shape.join(', ')}] needs ${n * c * h * w}`);
+  }
+
+  async run(input: Tensor): Promise<Record<string, Tensor>> {
+    this.checkInput(input);
+    const { Tensor: OrtTensor } = await ort();
+    const feeds = { [this.graph.inputs[0]!.name]: new OrtTensor('float32', input.data as Float32Array, input.shape) };
+    const results = await this.session.run(feeds);
+    const out: Record<string, Tensor> = {};
+    for (const name of this.graph.outputs) {
+      const t = results[name]!;
+      out[name] = { dtype: 'float32', shape: t.dims.map(Number), data: t.data as Float32Array };
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** The ONNX Runtime backend: compiles the graph, then runs it on cpu, cuda or webgpu. */
+export class OnnxBackend implements Backend {
+  readonly name = 'onnx';
+
+  async load(graph: Graph, weights: TensorMap, options: OnnxLoadOptions = {}): Promise<OnnxRunner> {
+    const device = options.device ?? 'cpu';
+    const compiled = compileToOnnx(graph, weights, options);
+    const order: Exclude<OnnxDevice, 'auto'>[] = device === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [device];
+    if (!order.every((d) => d in HINTS)) throw new DeviceUnavailableError(`device "${device}" is not one of auto, cpu, cuda, webgpu`);
+    const notes: string[] = [];
+    for (const d of order) {
+      try {
+        const session = await createSession(compiled.model, d, options, compiled.externalData);
+        if (device === 'auto') notes.push(`picked ${d}`);
+        return new OnnxRunner(session, graph, d, notes, compiled.model);
+      } catch (err) {
+        const reason = (err as Error).message.split('\n')[0];
+        if (device !== 'auto') throw new DeviceUnavailableError(`device "${d}" is unavailable: ${reason}. ${HINTS[d]}`);
+        notes.push(`skipped ${d}: ${reason}`);
+      }
+    }
+    throw new DeviceUnavailableError(`no execution provider could run the model: ${notes.join('; ')}`);
+  }
+}
+
+registerBackend('onnx', async () => new OnnxBackend());

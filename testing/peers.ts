@@ -1,0 +1,92 @@
+/**
+ * Peer checks for tests that compare with PyTorch/torchvision or run the ONNX checker. They use Debian's packages
+ * under /usr/bin/python3 (EFFNET_PYTHON overrides). Without them the tests skip and say how to install them; with
+ * CI=true a missing peer is a failure.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'vitest';
+
+export const PYTHON = process.env.EFFNET_PYTHON ?? '/usr/bin/python3';
+export const INSTALL_HINT = 'apt-get update && apt-get install -y python3-torchvision python3-onnx python3-skimage';
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const cache = new Map<string, boolean>();
+export function pythonHas(modules: string[]): boolean {
+  const key = modules.join(',');
+  if (!cache.has(key)) {
+    const r = spawnSync(PYTHON, ['-c', modules.map((m) => `import ${m}`).join('; ')], { stdio: 'ignore' });
+    cache.set(key, r.status === 0);
+  }
+  return cache.get(key)!;
+}
+
+/** describe() that runs only where the Python peers exist; fails under CI=true when they do not. */
+export function describeWithPeers(modules: string[], name: string, fn: () => void): void {
+  if (pythonHas(modules)) return describe(name, fn);
+  const hint = `${name}: needs ${modules.join(', ')} under ${PYTHON}; install with: ${INSTALL_HINT}`;
+  if (process.env.CI === 'true' || process.env.CI === '1') {
+    describe(name, () => it('has its Python peers installed', () => {
+      throw new Error(hint);
+    }));
+    return;
+  }
+  console.warn(`skipping ${hint}`);
+  describe.skip(name, fn);
+}
+
+/** Runs a Python script of the repo with the peer interpreter; throws with its stderr on failure. */
+export function runPython(script: string, args: string[], timeoutMs = 600_000): string {
+  const r = spawnSync(PYTHON, [join(REPO_ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, OMP_NUM_THREADS: '2' } });
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
+  return r.stdout;
+}
+
+export interface TorchvisionFixture {
+  dir: string;
+  weights: string;
+  input: string;
+  logits: string;
+  meta: Record<string, unknown>;
+}
+
+/**
+ * torchvision reference fixtures (random weights with non-trivial BN statistics, an input and torchvision's logits),
+ * generated once per script version into the OS temp dir.
+ */
+export function torchvisionFixture(variant: string, opts: { resolution?: number; batch?: number; padding?: 'symmetric' | 'same'; numClasses?: number; exportOnnx?: boolean } = {}): TorchvisionFixture {
+  const script = 'scripts/torchvision_reference.py';
+  const version = createHash('sha256').update(readFileSync(join(REPO_ROOT, script))).digest('hex').slice(0, 12);
+  const key = [variant, opts.resolution ?? 'default', opts.batch ?? 2, opts.padding ?? 'symmetric', opts.numClasses ?? 1000, opts.exportOnnx ? 'onnx' : '', version].join('-');
+  const dir = join(tmpdir(), 'effnet-fixtures', key);
+  if (!existsSync(join(dir, 'meta.json'))) {
+    mkdirSync(dir, { recursive: true });
+    const args = ['--variant', variant, '--out', dir, '--batch', String(opts.batch ?? 2), '--padding', opts.padding ?? 'symmetric', '--num-classes', String(opts.numClasses ?? 1000)];
+    if (opts.resolution) args.push('--resolution', String(opts.resolution));
+    if (opts.exportOnnx) args.push('--export-onnx');
+    runPython(script, args);
+  }
+  return {
+    dir,
+    weights: join(dir, 'weights.safetensors'),
+    input: join(dir, 'input.npy'),
+    logits: join(dir, 'logits.npy'),
+    meta: JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')),
+  };
+}
+
+/** Max |a - b| and max |b|. */
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; scale: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return { diff, scale };
+}
