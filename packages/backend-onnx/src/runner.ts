@@ -24,6 +24,13 @@ const HINTS: Record<string, string> = {
   cpu: 'the CPU provider is always bundled; reinstall onnxruntime-node',
 };
 
+/** ONNX Runtime's provider errors start with a source location; keep the last sentence, which says what failed. */
+function shortReason(err: Error): string {
+  const first = err.message.split('\n')[0] ?? '';
+  const sentences = first.split(/\.\s+/).filter(Boolean);
+  return (sentences.at(-1) ?? first).trim();
+}
+
 let ortPromise: Promise<typeof Ort> | undefined;
 async function ort(): Promise<typeof Ort> {
   ortPromise ??= import('onnxruntime-node').then((m) => ((m as { default?: typeof Ort }).default ?? m) as typeof Ort);
@@ -105,7 +112,7 @@ export class OnnxBackend implements Backend {
         if (device === 'auto') notes.push(`picked ${d}`);
         return new OnnxRunner(session, graph, d, notes, compiled.model);
       } catch (err) {
-        const reason = (err as Error).message.split('\n')[0];
+        const reason = shortReason(err as Error);
         if (device !== 'auto') throw new DeviceUnavailableError(`device "${d}" is unavailable: ${reason}. ${HINTS[d]}`);
         notes.push(`skipped ${d}: ${reason}`);
       }

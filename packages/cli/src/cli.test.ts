@@ -1,6 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readNpy } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
+import { describeWithPeers, maxDiff, torchvisionFixture } from '../../../testing/peers.js';
 import { main } from './cli.js';
 
 async function run(args: string[]): Promise<string> {
@@ -53,5 +58,42 @@ describe('the effnet binary', () => {
       stderr = (e as { stderr: string }).stderr;
     }
     expect(stderr).toMatch(/^effnet: "nope" is not a known variant/);
+  });
+});
+
+describeWithPeers(['torch', 'torchvision'], 'effnet run and export (against torchvision)', () => {
+  const fx = torchvisionFixture('efficientnet_b0', { resolution: 128 });
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-cli-'));
+
+  it('effnet run writes torchvision-equal logits', async () => {
+    const output = join(dir, 'y.npy');
+    const text = await run(['run', '--model', 'efficientnet_b0', '--weights', fx.weights, '--weights-format', 'torchvision', '--input', fx.input, '--output', output]);
+    expect(text).toMatch(/wrote .*y\.npy: logits \[2, 1000\] on onnx \(cpu/);
+    const got = await readNpy(output);
+    const want = await readNpy(fx.logits);
+    const { diff, scale } = maxDiff(got.data as Float32Array, want.data as Float32Array);
+    expect(diff).toBeLessThanOrEqual(1e-4 * scale);
+  });
+
+  it('effnet export writes a model that onnxruntime runs to the same logits', async () => {
+    const file = join(dir, 'b0.onnx');
+    const text = await run(['export', 'efficientnet_b0', '--weights', fx.weights, '--weights-format', 'torchvision', '-o', file, '--resolution', '128']);
+    expect(text).toMatch(/wrote .*b0\.onnx \(21\.\d MB\), opset 17/);
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(readFileSync(file));
+    const x = await readNpy(fx.input);
+    const out = await session.run({ input: new ort.Tensor('float32', x.data as Float32Array, x.shape) });
+    const want = await readNpy(fx.logits);
+    expect(maxDiff(out.logits!.data as Float32Array, want.data as Float32Array).diff).toBeLessThanOrEqual(1e-4 * maxDiff(want.data as Float32Array, want.data as Float32Array).scale);
+  });
+
+  it('says when it exports a random initialisation, and names a wrong weight format', async () => {
+    expect(await run(['export', 'efficientnet_b0', '-o', join(dir, 'r.onnx'), '--dynamic', '--fp16'])).toMatch(/random initialisation[\s\S]*fp16/);
+    await expect(run(['run', '--model', 'efficientnet_b0', '--weights', fx.weights, '--input', fx.input, '--output', join(dir, 'z.npy')])).rejects.toThrow(
+      /look like torchvision names/,
+    );
+    await expect(run(['run', '--model', 'efficientnet_b0', '--weights', fx.weights, '--weights-format', 'keras2', '--input', fx.input, '--output', join(dir, 'z.npy')])).rejects.toThrow(
+      /--weights-format: "keras2" \(one of effnet, timm, torchvision\)/,
+    );
   });
 });

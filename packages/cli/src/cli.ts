@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { EffnetError } from '@effnet/core';
 import { infoCommand } from './commands/info.js';
+import { exportCommand } from './commands/onnx.js';
+import { runCommand } from './commands/run.js';
 import { variantsCommand } from './commands/variants.js';
 
 const USAGE = `effnet: EfficientNet in TypeScript
@@ -11,6 +13,11 @@ Usage:
                                                     stages, endpoints, params, MACs
                                                     (--phi X: compound-scaled from the variant's base, B0 by default;
                                                      negative: --phi=-1)
+  effnet run --model <variant> [--weights <file.safetensors>] [--weights-format effnet|timm|torchvision]
+             --input x.npy --output y.npy [--backend onnx|tfjs] [--device cpu|auto|cuda|webgpu|gpu|wasm]
+             [--threads N]                          logits of an NCHW float32 batch
+  effnet export <variant> [--weights <file>] [--weights-format ...] -o model.onnx [--opset N] [--fp16]
+             [--no-fold] [--resolution N | --dynamic]  an ONNX model (random init without --weights)
   effnet help                                       this text
 `;
 
@@ -36,6 +43,65 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         options: { json: { type: 'boolean', default: false }, resolution: { type: 'string' }, phi: { type: 'string' } },
       });
       out(infoCommand({ variant: positionals[0], resolution: num('resolution', values.resolution), phi: num('phi', values.phi), json: values.json! }));
+      return 0;
+    }
+    case 'run': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          model: { type: 'string' },
+          weights: { type: 'string' },
+          'weights-format': { type: 'string' },
+          input: { type: 'string' },
+          output: { type: 'string' },
+          backend: { type: 'string', default: 'onnx' },
+          device: { type: 'string' },
+          threads: { type: 'string' },
+        },
+      });
+      for (const req of ['model', 'input', 'output'] as const) if (!values[req]) throw new EffnetError(`effnet run needs --${req}\n\n${USAGE}`);
+      const lines = await runCommand({
+        variant: values.model!,
+        weights: values.weights,
+        weightsFormat: values['weights-format'],
+        input: values.input!,
+        output: values.output!,
+        backend: values.backend!,
+        device: values.device,
+        threads: num('threads', values.threads),
+      });
+      lines.forEach((l) => out(l));
+      return 0;
+    }
+    case 'export': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          weights: { type: 'string' },
+          'weights-format': { type: 'string' },
+          output: { type: 'string', short: 'o' },
+          opset: { type: 'string' },
+          fp16: { type: 'boolean', default: false },
+          'no-fold': { type: 'boolean', default: false },
+          resolution: { type: 'string' },
+          dynamic: { type: 'boolean', default: false },
+        },
+      });
+      if (!positionals[0]) throw new EffnetError(`effnet export needs a variant\n\n${USAGE}`);
+      if (!values.output) throw new EffnetError(`effnet export needs -o <model.onnx>\n\n${USAGE}`);
+      const lines = await exportCommand({
+        variant: positionals[0],
+        weights: values.weights,
+        weightsFormat: values['weights-format'],
+        output: values.output,
+        opset: num('opset', values.opset),
+        fp16: values.fp16!,
+        fold: !values['no-fold'],
+        resolution: num('resolution', values.resolution),
+        dynamic: values.dynamic!,
+      });
+      lines.forEach((l) => out(l));
       return 0;
     }
     case undefined:

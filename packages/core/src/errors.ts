@@ -70,11 +70,15 @@ export class WeightMismatchError extends EffnetError {
     readonly missing: readonly string[],
     readonly unexpected: readonly string[],
     readonly misshaped: readonly { name: string; expected: readonly number[]; actual: readonly number[] }[],
+    hint?: string,
   ) {
+    // The lists stay whole on the error; the message shows the first few of each so that it stays readable.
+    const some = (names: readonly string[]) => (names.length > 12 ? `${names.slice(0, 12).join(', ')}, ... and ${names.length - 12} more` : names.join(', '));
     const lines: string[] = [];
-    if (missing.length) lines.push(`missing (${missing.length}): ${missing.join(', ')}`);
-    if (unexpected.length) lines.push(`unexpected (${unexpected.length}): ${unexpected.join(', ')}`);
+    if (missing.length) lines.push(`missing (${missing.length}): ${some(missing)}`);
+    if (unexpected.length) lines.push(`unexpected (${unexpected.length}): ${some(unexpected)}`);
     for (const m of misshaped) lines.push(`mis-shaped: ${m.name} expected [${m.expected.join(', ')}] got [${m.actual.join(', ')}]`);
+    if (hint) lines.push(hint);
     super(`weights do not fit the graph:\n  ${lines.join('\n  ')}`);
   }
 }

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
 import { TensorFileError } from '../errors.js';
 import type { DType, Tensor, TensorData } from '../tensor.js';
@@ -436,5 +436,13 @@ describe('npy fuzzing: parse returns or throws TensorFileError, nothing else', (
   test.prop([tensorArb, fc.nat()], { numRuns: 500 })('every truncation of a valid file is rejected', (t, cut) => {
     const bytes = serializeNpy(t);
     expect(() => parseNpy(bytes.subarray(0, cut % bytes.length))).toThrow(TensorFileError);
+  });
+});
+
+describe('npy regressions found by fuzzing', () => {
+  it('reads a shape written as (-0, 0) as [0, 0] (Python ints have no negative zero)', () => {
+    const t = parseNpy(npy(`{'descr': '<f4', 'fortran_order': False, 'shape': (-0, 0), }`, new Uint8Array(0)));
+    expect(Object.is(t.shape[0], 0)).toBe(true);
+    expect(t.shape).toEqual([0, 0]);
   });
 });

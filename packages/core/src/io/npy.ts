@@ -22,7 +22,7 @@ import {
   typedArrayFromLE,
   typedArrayToLE,
   writeFileAtomic,
-} from './safetensors.js';
+} from './bytes.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const ARRAY_ALIGN = 64;
@@ -216,7 +216,8 @@ class LiteralParser {
     const after = this.src[this.pos + text.length];
     if (after !== undefined && /[0-9.eExXjJ_]/.test(after)) this.error('only plain integers are allowed');
     this.pos += text.length;
-    return Number(text.replace(/[lL]$/, ''));
+    // `+ 0` turns Python's -0 (which is just 0) into +0, so shapes compare equal whatever the sign written.
+    return Number(text.replace(/[lL]$/, '')) + 0;
   }
 }
 

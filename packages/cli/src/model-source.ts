@@ -1,0 +1,58 @@
+import {
+  buildEfficientNet,
+  type EfficientNetSpec,
+  type Graph,
+  InvalidSpecError,
+  randomWeights,
+  readSafetensors,
+  resolveVariant,
+  specFor,
+  type TensorMap,
+  toCanonicalNames,
+  WEIGHT_NAMINGS,
+  type WeightNaming,
+} from '@effnet/core';
+
+export interface ModelSource {
+  variant: string;
+  weights?: string;
+  weightsFormat?: string;
+  /** Static input size; null = dynamic. */
+  inputResolution?: number | [number, number] | null;
+}
+
+export interface LoadedModel {
+  spec: EfficientNetSpec;
+  graph: Graph;
+  weights: TensorMap;
+  /** true when no weight file was given and the weights are a random initialisation. */
+  random: boolean;
+}
+
+/** The classifier width a state_dict was trained for, whatever its naming. */
+function classesIn(tensors: TensorMap): number | undefined {
+  for (const name of ['classifier.weight', 'classifier.1.weight', 'predictions.kernel']) {
+    const t = tensors.get(name);
+    if (t && t.shape.length === 2) return name === 'predictions.kernel' ? t.shape[1] : t.shape[0];
+  }
+  return undefined;
+}
+
+/**
+ * A variant plus (optionally) a weight file: the spec with the weight family's conventions, the graph sized for the
+ * weights' classifier, and the weights under canonical names.
+ */
+export async function loadModel(src: ModelSource): Promise<LoadedModel> {
+  const row = resolveVariant(src.variant);
+  const naming = (src.weightsFormat ?? 'effnet') as WeightNaming;
+  if (!WEIGHT_NAMINGS.includes(naming)) throw new InvalidSpecError('--weights-format', src.weightsFormat, `one of ${WEIGHT_NAMINGS.join(', ')}`);
+  const spec = specFor(row.name, naming === 'torchvision' ? { family: 'torchvision' } : {});
+  const build = (numClasses?: number) => buildEfficientNet(spec, { inputResolution: src.inputResolution, ...(numClasses ? { numClasses } : {}) });
+  if (!src.weights) {
+    const graph = build();
+    return { spec, graph, weights: randomWeights(graph), random: true };
+  }
+  const { tensors } = await readSafetensors(src.weights);
+  const graph = build(classesIn(tensors));
+  return { spec, graph, weights: toCanonicalNames(naming, spec, tensors), random: false };
+}
