@@ -1,8 +1,9 @@
 import type { Graph } from './graph.js';
+import { EffnetError } from './errors.js';
 import type { Tensor, TensorMap } from './tensor.js';
 
 /** Where a backend runs: 'auto' picks the fastest that is available and reports which it got. */
-export type Device = 'auto' | 'cpu' | 'cuda' | 'gpu' | 'webgpu' | 'wasm';
+export type Device = 'auto' | 'cpu' | 'cuda' | 'gpu' | 'webgpu' | 'wasm' | 'js';
 
 export interface LoadOptions {
   device?: Device;
@@ -36,14 +37,27 @@ export function registeredBackends(): string[] {
   return [...registry.keys()];
 }
 
-/** The backend registered as `name`, or a clear error naming the package to install. */
+/** Backends effnet ships; each registers itself when its package is imported. */
+export const BACKEND_PACKAGES: Readonly<Record<string, string>> = { onnx: '@effnet/backend-onnx', tfjs: '@effnet/backend-tfjs' };
+
+/**
+ * The backend registered as `name`. A known backend that is not registered yet is imported (its package registers
+ * itself); one that is not installed is a clear error naming the package to install.
+ */
 export async function getBackend(name: string): Promise<Backend> {
-  const loader = registry.get(name);
+  let loader = registry.get(name);
+  const pkg = BACKEND_PACKAGES[name];
+  if (!loader && pkg) {
+    try {
+      await import(/* @vite-ignore */ pkg);
+    } catch (e) {
+      throw new EffnetError(`backend "${name}" needs ${pkg}, which could not be loaded (${(e as Error).message}); install it with: npm install ${pkg}`);
+    }
+    loader = registry.get(name);
+  }
   if (!loader) {
-    const known = registeredBackends();
-    throw new Error(
-      `backend "${name}" is not registered (registered: ${known.length ? known.join(', ') : 'none'}); install and import @effnet/backend-${name}`,
-    );
+    const known = [...new Set([...Object.keys(BACKEND_PACKAGES), ...registeredBackends()])];
+    throw new EffnetError(`backend "${name}" is not one of ${known.join(', ')}`);
   }
   return loader();
 }

@@ -1,0 +1,74 @@
+import { type Backend, bindWeights, EffnetError, type Graph, type LoadOptions, prepareForInference, registerBackend, type Runner, type Tensor, type TensorMap } from '@effnet/core';
+import { TfjsModel, toNhwc } from './model.js';
+import { selectRuntime, type TfjsDevice, type TfjsRuntime } from './runtime.js';
+import { tf } from './tf.js';
+
+export interface TfjsLoadOptions extends LoadOptions {
+  device?: TfjsDevice | 'cuda';
+  /** Fold BatchNorm into convs for inference (default true). */
+  foldBatchNorm?: boolean;
+}
+
+export class TfjsInputError extends EffnetError {
+  override name = 'TfjsInputError';
+}
+
+/** Checks an NCHW float32 batch against the graph's input, naming what is wrong. */
+export function checkInput(graph: Graph, input: Tensor): void {
+  const inp = graph.inputs[0]!;
+  const want = `[N, ${inp.channels}, ${inp.height ?? 'H'}, ${inp.width ?? 'W'}]`;
+  if (input.dtype !== 'float32') throw new TfjsInputError(`input "${inp.name}" must be float32, got ${input.dtype}`);
+  const [n, c, h, w] = input.shape as [number, number, number, number];
+  if (input.shape.length !== 4 || c !== inp.channels || (inp.height !== null && h !== inp.height) || (inp.width !== null && w !== inp.width) || n < 1)
+    throw new TfjsInputError(`input "${inp.name}" must be NCHW ${want}, got [${input.shape.join(', ')}]`);
+}
+
+/** Inference on TensorFlow.js; outputs come back NCHW like every backend's. */
+export class TfjsRunner implements Runner {
+  constructor(
+    readonly model: TfjsModel,
+    private readonly runtime: TfjsRuntime,
+  ) {}
+
+  get device(): string {
+    return this.runtime.backend;
+  }
+
+  get notes(): readonly string[] {
+    return this.runtime.notes;
+  }
+
+  async run(input: Tensor): Promise<Record<string, Tensor>> {
+    checkInput(this.model.graph, input);
+    if (tf.getBackend() !== this.runtime.backend) await tf.setBackend(this.runtime.backend);
+    const outs = tf.tidy(() => {
+      const { outputs } = this.model.forward(toNhwc(input));
+      return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.rank === 4 ? tf.transpose(v, [0, 3, 1, 2]) : v]));
+    });
+    const result: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(outs)) {
+      result[k] = { dtype: 'float32', shape: [...v.shape], data: (await v.data()) as Float32Array };
+      v.dispose();
+    }
+    return result;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** The TensorFlow.js backend: tfjs-node-gpu, tfjs-node, wasm or JS, picked at run time. */
+export class TfjsBackend implements Backend {
+  readonly name = 'tfjs';
+
+  async load(graph: Graph, weights: TensorMap, options: TfjsLoadOptions = {}): Promise<TfjsRunner> {
+    const device = options.device === 'cuda' ? 'gpu' : (options.device ?? 'auto');
+    const runtime = await selectRuntime(device as TfjsDevice);
+    const bound = bindWeights(graph, weights);
+    const prepared = prepareForInference(graph, bound, { foldBatchNorm: options.foldBatchNorm ?? true });
+    return new TfjsRunner(new TfjsModel(prepared.graph, prepared.weights), runtime);
+  }
+}
+
+registerBackend('tfjs', async () => new TfjsBackend());
