@@ -1,6 +1,5 @@
 import { getBackend, InvalidSpecError, readNpy, writeNpy } from '@effnet/core';
 import { loadModel } from '../model-source.js';
-import { loadBackends } from '../backends.js';
 
 export interface RunOptions {
   variant: string;
@@ -19,7 +18,6 @@ export async function runCommand(o: RunOptions): Promise<string[]> {
   if (x.shape.length !== 4) throw new InvalidSpecError('--input', o.input, `an NCHW float32 batch [N, 3, H, W]; this file has shape [${x.shape.join(', ')}]`);
   const [, , h, w] = x.shape as [number, number, number, number];
   const m = await loadModel({ variant: o.variant, weights: o.weights, weightsFormat: o.weightsFormat, inputResolution: [h, w] });
-  await loadBackends([o.backend]);
   const backend = await getBackend(o.backend);
   const runner = await backend.load(m.graph, m.weights, { device: (o.device ?? 'cpu') as never, threads: o.threads });
   try {
