@@ -144,13 +144,17 @@ export class TfjsModel {
         const variance = this.v(p.runningVar);
         if (training && !o.freezeBatchNorm) {
           const axes = x.rank === 4 ? [0, 1, 2] : [0];
-          const m = tf.moments(x, axes);
+          // Not tf.moments: its internal same-dtype cast sits on the gradient path and tfjs cannot backprop it.
+          const batchMean = tf.mean(x, axes);
+          const m = { mean: batchMean, variance: tf.mean(tf.square(tf.sub(x, batchMean)), axes) };
           const count = x.size / node.channels;
           const unbiased = tf.mul(m.variance, count / Math.max(1, count - 1));
           const mom = node.momentum;
           bnUpdates.push([mean, tf.keep(tf.add(tf.mul(mean, 1 - mom), tf.mul(m.mean, mom)))]);
           bnUpdates.push([variance, tf.keep(tf.add(tf.mul(variance, 1 - mom), tf.mul(unbiased, mom)))]);
-          return tf.batchNorm(x, m.mean, m.variance, this.v(p.bias), this.v(p.weight), node.eps);
+          // Written out rather than tf.batchNorm, whose gradient tiles every statistic to the input's size.
+          const scale = tf.mul(this.v(p.weight), tf.rsqrt(tf.add(m.variance, node.eps)));
+          return tf.add(tf.mul(tf.sub(x, m.mean), scale), this.v(p.bias));
         }
         return tf.batchNorm(x, mean, variance, this.v(p.bias), this.v(p.weight), node.eps);
       }

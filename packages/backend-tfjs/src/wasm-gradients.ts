@@ -50,10 +50,24 @@ function padInfo(xShape: [number, number, number, number], filterShape: [number,
   );
 }
 
-/** x padded as the forward conv padded it, then the (kh, kw) tap: x_pad[n, i + s*h, j + s*w, c] for every output h, w. */
-function tap(xPad: tf.Tensor4D, i: number, j: number, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
-  const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
-  return tf.stridedSlice(xPad, [0, i, j, 0], [xPad.shape[0], i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, xPad.shape[3]], [1, sh, sw, 1]) as tf.Tensor4D;
+/**
+ * The (i, j) tap of a padded input: x_pad[n, i + s*h, j + s*w, c] for every output position (h, w). A rank-4
+ * slice, then for stride s a 1x1 average pool with stride s to subsample: both are fast wasm kernels (wasm's
+ * StridedSlice and slices of rank > 4 are slow generic loops).
+ */
+class Taps {
+  constructor(
+    private readonly xPad: tf.Tensor4D,
+    private readonly info: tf.backend_util.Conv2DInfo,
+  ) {}
+
+  at(i: number, j: number): tf.Tensor4D {
+    const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = this.info;
+    const [n, h, w, c] = this.xPad.shape;
+    if (i === 0 && j === 0 && sh === 1 && sw === 1 && oh === h && ow === w) return this.xPad;
+    const part = tf.slice(this.xPad, [0, i, j, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c]);
+    return sh === 1 && sw === 1 ? part : tf.avgPool(part, 1, [sh, sw], 'valid');
+  }
 }
 
 function padded(x: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
@@ -70,10 +84,10 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: { inputs: tf.NamedTens
     const info = padInfo(x.shape, filterShape, a, false);
     const [kh, kw, ci, co] = filterShape;
     const dy2 = tf.reshape(dy, [-1, co]);
-    const xp = padded(x, info);
-    const taps: tf.Tensor[] = [];
-    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.matMul(tf.reshape(tap(xp, i, j, info), [-1, ci]), dy2, true, false));
-    return tf.reshape(tf.stack(taps), [kh, kw, ci, co]);
+    const taps = new Taps(padded(x, info), info);
+    const parts: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) parts.push(tf.matMul(tf.reshape(taps.at(i, j), [-1, ci]), dy2, true, false));
+    return tf.reshape(tf.stack(parts), [kh, kw, ci, co]);
   });
 }
 
@@ -86,10 +100,19 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: tf.NamedT
     const dy = tensorOf(inputs.dy!, backend) as tf.Tensor4D;
     const info = padInfo(x.shape, filterShape, a, true);
     const [kh, kw, c] = filterShape;
+    const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+    const [n] = x.shape;
+    // dW[i, j, c] = sum over n, h, w of x_pad[n, i + s*h, j + s*w, c] * dy[n, h, w, c]: a depthwise convolution of
+    // the padded input (batch folded into channels) with dy as an (oh x ow) filter dilated by the stride.
     const xp = padded(x, info);
-    const taps: tf.Tensor[] = [];
-    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.sum(tf.mul(tap(xp, i, j, info), dy), [0, 1, 2]));
-    return tf.reshape(tf.stack(taps), [kh, kw, c, 1]);
+    const needH = (oh - 1) * sh + kh;
+    const needW = (ow - 1) * sw + kw;
+    const xc = tf.slice(xp, [0, 0, 0, 0], [n, Math.min(needH, xp.shape[1]), Math.min(needW, xp.shape[2]), c]);
+    const xg = tf.pad(xc, [[0, 0], [0, needH - xc.shape[1]], [0, needW - xc.shape[2]], [0, 0]]);
+    const xT = tf.reshape(tf.transpose(xg, [1, 2, 0, 3]), [1, needH, needW, n * c]) as tf.Tensor4D;
+    const k = tf.reshape(tf.transpose(dy, [1, 2, 0, 3]), [oh, ow, n * c, 1]) as tf.Tensor4D;
+    const out = tf.depthwiseConv2d(xT, k, 1, 'valid', 'NHWC', [sh, sw]);
+    return tf.reshape(tf.sum(tf.reshape(out, [kh, kw, n, c]), 2), [kh, kw, c, 1]);
   });
 }
 

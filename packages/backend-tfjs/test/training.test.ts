@@ -1,0 +1,128 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OnnxBackend } from '@effnet/backend-onnx';
+import { buildEfficientNet, compound, float32Tensor, randomWeights, readSafetensors, seededRandom, type Tensor } from '@effnet/core';
+import { describe, expect, it } from 'vitest';
+import { maxDiff } from '../../../testing/peers.js';
+import { lastStagesPrefixes, learningRate, saveWeights, selectRuntime, selectTrainable, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
+
+const RES = 64;
+const CLASSES = 4;
+
+/** Four textures (horizontal stripes, vertical stripes, checkerboard, centre blob) with random phase, colour and noise. */
+function batch(n: number, seed: number): { x: Tensor; labels: Int32Array } {
+  const rnd = seededRandom(seed);
+  const x = float32Tensor([n, 3, RES, RES]);
+  const d = x.data as Float32Array;
+  const labels = new Int32Array(n);
+  for (let b = 0; b < n; b++) {
+    const k = Math.floor(rnd() * CLASSES);
+    labels[b] = k;
+    const period = 6 + Math.floor(rnd() * 6);
+    const phase = rnd() * period;
+    const colour = [rnd(), rnd(), rnd()];
+    for (let i = 0; i < RES; i++)
+      for (let j = 0; j < RES; j++) {
+        const s =
+          k === 0 ? Math.sin((2 * Math.PI * (i + phase)) / period)
+          : k === 1 ? Math.sin((2 * Math.PI * (j + phase)) / period)
+          : k === 2 ? Math.sign(Math.sin((2 * Math.PI * (i + phase)) / period) * Math.sin((2 * Math.PI * (j + phase)) / period))
+          : Math.exp(-((i - 32) ** 2 + (j - 32) ** 2) / (2 * (period * 1.5) ** 2)) * 2 - 0.5;
+        for (let c = 0; c < 3; c++) d[((b * 3 + c) * RES + i) * RES + j] = s * (0.5 + colour[c]!) + 0.3 * (rnd() - 0.5);
+      }
+  }
+  return { x, labels };
+}
+
+
+describe('training on tfjs wasm', () => {
+  it('a compound-scaled model (phi = -3, 64 px) learns, saves, and reloads in the ONNX backend with the same predictions', async () => {
+    const rt = await selectRuntime('wasm');
+    expect(rt.backend).toBe('wasm');
+    const { spec } = compound({ phi: -3 });
+    const graph = buildEfficientNet({ ...spec, dropout: 0.1 }, { numClasses: CLASSES, inputResolution: RES });
+    const model = new TfjsModel(graph, randomWeights(graph, 1));
+    const steps = 150;
+    const trainer = new Trainer(model, { optimizer: { kind: 'adamw', lr: 4e-3, weightDecay: 0.01 }, schedule: { kind: 'cosine', totalSteps: steps, warmupSteps: 10 }, labelSmoothing: 0.05, clipGradNorm: 5, seed: 1 });
+    const losses: number[] = [];
+    const before = tf.memory().numTensors;
+    for (let s = 0; s < steps; s++) {
+      const { x, labels } = batch(8, 1000 + s);
+      const xt = nhwc(x);
+      losses.push(trainer.trainStep(xt, labels).loss);
+      xt.dispose();
+    }
+    // One tensor per optimizer slot is expected (Adam's m and v); nothing else may accumulate.
+    expect(tf.memory().numTensors - before).toBe(2 * model.trainableNames().length);
+    const first = losses.slice(0, 10).reduce((a, b) => a + b) / 10;
+    const last = losses.slice(-10).reduce((a, b) => a + b) / 10;
+    console.info(`training loss ${first.toFixed(3)} -> ${last.toFixed(3)} over ${steps} steps`);
+    expect(last).toBeLessThan(0.5 * first);
+
+    const dir = mkdtempSync(join(tmpdir(), 'effnet-train-'));
+    const file = join(dir, 'model.safetensors');
+    await saveWeights(model, file, { arch: spec.name });
+    const { tensors } = await readSafetensors(file);
+    expect(tensors.get('bn1.running_var')).toBeDefined();
+    // BatchNorm statistics moved away from their initial values during training.
+    expect(Array.from(tensors.get('bn1.running_mean')!.data as Float32Array).some((v) => Math.abs(v) > 1e-3)).toBe(true);
+
+    const test = batch(32, 99);
+    const onnx = await new OnnxBackend().load(graph, tensors);
+    const fromOnnx = (await onnx.run(test.x)).logits!.data as Float32Array;
+    await onnx.dispose();
+    const tfjs = await new TfjsBackend().load(graph, tensors, { device: 'wasm' });
+    const fromTfjs = (await tfjs.run(test.x)).logits!.data as Float32Array;
+    tfjs.dispose();
+    const { diff, scale } = maxDiff(fromTfjs, fromOnnx);
+    expect(diff).toBeLessThanOrEqual(1e-4 * scale);
+    let correct = 0;
+    for (let i = 0; i < 32; i++) {
+      const row = Array.from(fromOnnx.slice(i * CLASSES, (i + 1) * CLASSES));
+      if (row.indexOf(Math.max(...row)) === test.labels[i]) correct++;
+    }
+    console.info(`held-out accuracy ${correct}/32`);
+    expect(correct / 32).toBeGreaterThan(0.8);
+    trainer.dispose();
+    model.dispose();
+  });
+});
+
+describe('trainer pieces', () => {
+  it('schedules: warmup + cosine, step, constant', () => {
+    const cos = { kind: 'cosine', totalSteps: 100, warmupSteps: 10, minLr: 0 } as const;
+    expect(learningRate(1, cos, 0)).toBeCloseTo(0.1);
+    expect(learningRate(1, cos, 9)).toBeCloseTo(1);
+    expect(learningRate(1, cos, 55)).toBeCloseTo(0.5);
+    expect(learningRate(1, cos, 100)).toBeCloseTo(0);
+    expect(learningRate(1, { kind: 'step', stepSize: 10, gamma: 0.5 }, 25)).toBeCloseTo(0.25);
+    expect(learningRate(0.3, { kind: 'constant' }, 1e6)).toBe(0.3);
+  });
+
+  it('freezing by prefix trains only what is asked, and frozen BN keeps its statistics', async () => {
+    await selectRuntime('wasm');
+    const { spec } = compound({ phi: -3 });
+    const graph = buildEfficientNet(spec, { numClasses: CLASSES, inputResolution: 32 });
+    const model = new TfjsModel(graph, randomWeights(graph, 2));
+    const train = selectTrainable(graph, { train: ['classifier'] });
+    expect(train).toEqual(['classifier.weight', 'classifier.bias']);
+    expect(lastStagesPrefixes(graph, 2)).toEqual(['blocks.5', 'blocks.6', 'conv_head', 'bn2', 'classifier']);
+    const before = model.exportWeights();
+    const trainer = new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 }, trainable: train, freezeBatchNorm: true });
+    const { x, labels } = batch(8, 5);
+    const full = nhwc(x);
+    const xs = tf.slice(full, [0, 16, 16, 0], [8, 32, 32, 3]) as ReturnType<typeof tf.tensor4d>;
+    full.dispose();
+    trainer.trainStep(xs, labels);
+    trainer.trainStep(xs, labels);
+    const after = model.exportWeights();
+    for (const [name, t] of before) {
+      const changed = maxDiff(t.data as Float32Array, after.get(name)!.data as Float32Array).diff > 0;
+      expect(changed, name).toBe(name.startsWith('classifier.'));
+    }
+    expect(() => selectTrainable(graph, { train: ['nope'] })).toThrow(/prefixes that match some parameter/);
+    trainer.dispose();
+    model.dispose();
+  });
+});
