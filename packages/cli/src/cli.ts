@@ -4,6 +4,7 @@ import { infoCommand } from './commands/info.js';
 import { exportCommand } from './commands/onnx.js';
 import { runCommand } from './commands/run.js';
 import { variantsCommand } from './commands/variants.js';
+import { pullCli, ZOO_USAGE, zooCli } from './commands/zoo.js';
 
 const USAGE = `effnet: EfficientNet in TypeScript
 
@@ -18,6 +19,7 @@ Usage:
              [--threads N]                          logits of an NCHW float32 batch
   effnet export <variant> [--weights <file>] [--weights-format ...] -o model.onnx [--opset N] [--fp16]
              [--no-fold] [--resolution N | --dynamic]  an ONNX model (random init without --weights)
+${ZOO_USAGE}
   effnet help                                       this text
 `;
 
@@ -104,6 +106,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       lines.forEach((l) => out(l));
       return 0;
     }
+    case 'zoo':
+      return zooCli(rest, out);
+    case 'pull':
+      return pullCli(rest, out);
     case undefined:
     case 'help':
     case '--help':

@@ -9,9 +9,11 @@ import {
   specFor,
   type TensorMap,
   toCanonicalNames,
+  UnknownVariantError,
   WEIGHT_NAMINGS,
   type WeightNaming,
 } from '@effnet/core';
+import { loadPretrainedWeights, Registry } from '@effnet/zoo';
 
 export interface ModelSource {
   variant: string;
@@ -27,6 +29,10 @@ export interface LoadedModel {
   weights: TensorMap;
   /** true when no weight file was given and the weights are a random initialisation. */
   random: boolean;
+  /** The weight file the weights came from (a --weights file, or a pretrained entry's cached file). */
+  weightsFile?: string;
+  /** The pretrained entry, when the model was named by one (efficientnet_b0.ra_in1k). */
+  pretrained?: string;
 }
 
 /** The classifier width a state_dict was trained for, whatever its naming. */
@@ -43,7 +49,18 @@ function classesIn(tensors: TensorMap): number | undefined {
  * weights' classifier, and the weights under canonical names.
  */
 export async function loadModel(src: ModelSource): Promise<LoadedModel> {
-  const row = resolveVariant(src.variant);
+  let row: ReturnType<typeof resolveVariant>;
+  try {
+    row = resolveVariant(src.variant);
+  } catch (e) {
+    // Not a variant: maybe a pretrained entry (efficientnet_b0.ra_in1k), pulled and converted by the zoo.
+    if (!(e instanceof UnknownVariantError)) throw e;
+    const registry = await Registry.load();
+    if (!registry.has(src.variant)) throw e;
+    if (src.weights) throw new InvalidSpecError('--weights', src.weights, `nothing: "${src.variant}" is a pretrained entry and brings its own weights`);
+    const w = await loadPretrainedWeights(src.variant, { registry, resolution: src.inputResolution });
+    return { spec: w.spec, graph: w.graph, weights: w.weights, random: false, weightsFile: w.pulled.path, pretrained: w.entry.name };
+  }
   const naming = (src.weightsFormat ?? 'effnet') as WeightNaming;
   if (!WEIGHT_NAMINGS.includes(naming)) throw new InvalidSpecError('--weights-format', src.weightsFormat, `one of ${WEIGHT_NAMINGS.join(', ')}`);
   const spec = specFor(row.name, naming === 'torchvision' ? { family: 'torchvision' } : {});
@@ -54,5 +71,5 @@ export async function loadModel(src: ModelSource): Promise<LoadedModel> {
   }
   const { tensors } = await readSafetensors(src.weights);
   const graph = build(classesIn(tensors));
-  return { spec, graph, weights: toCanonicalNames(naming, spec, tensors), random: false };
+  return { spec, graph, weights: toCanonicalNames(naming, spec, tensors), random: false, weightsFile: src.weights };
 }

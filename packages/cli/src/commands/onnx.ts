@@ -23,7 +23,7 @@ export async function exportCommand(o: ExportOptions): Promise<string[]> {
     fp16: o.fp16,
     foldBatchNorm: o.fold,
     externalDataLocation: `${basename(o.output)}.data`,
-    metadata: { 'effnet.weights': m.random ? 'random initialisation' : basename(o.weights!), 'effnet.weights_format': o.weightsFormat ?? 'effnet' },
+    metadata: { 'effnet.weights': m.random ? 'random initialisation' : (m.pretrained ?? basename(m.weightsFile ?? o.weights!)), 'effnet.weights_format': m.pretrained ? 'pretrained' : (o.weightsFormat ?? 'effnet') },
   });
   if (compiled.externalData) await writeFileAtomic(join(dirname(o.output), compiled.externalData.location), compiled.externalData.bytes);
   await writeFileAtomic(o.output, compiled.model);

@@ -1,0 +1,166 @@
+import {
+  type Backend,
+  bindWeights,
+  buildEfficientNet,
+  type Device,
+  type EfficientNetSpec,
+  float32Tensor,
+  getBackend,
+  type Graph,
+  InvalidSpecError,
+  type Runner,
+  specFor,
+  type Tensor,
+  type TensorMap,
+  toFloat32,
+  WeightMismatchError,
+} from '@effnet/core';
+import { readEntryWeights } from './convert/index.js';
+import { NotLoadableError } from './errors.js';
+import { pull, type PullOptions, type PullResult } from './pull.js';
+import { Registry } from './registry/registry.js';
+import type { Preprocessing, RegistryEntry } from './registry/schema.js';
+
+/** The spec a registry entry's weights were trained with: the arch, the family's conventions, the entry's overrides. */
+export function specForEntry(entry: RegistryEntry): EfficientNetSpec {
+  const spec = specFor(entry.arch, { family: entry.family, resolution: entry.preprocessing.inputSize });
+  return { ...spec, ...(entry.overrides?.padding ? { padding: entry.overrides.padding } : {}), ...(entry.overrides?.bnEps ? { bnEps: entry.overrides.bnEps } : {}) };
+}
+
+export interface PretrainedWeightsOptions extends PullOptions {
+  /** Static input size, [h, w], or null for any size. Default: the entry's preprocessing.inputSize. */
+  resolution?: number | [number, number] | null;
+}
+
+export interface PretrainedWeights {
+  entry: RegistryEntry;
+  spec: EfficientNetSpec;
+  graph: Graph;
+  /** Bound to the graph: canonical names, float32, checked. */
+  weights: TensorMap;
+  pulled: PullResult;
+  /** What the converter dropped or noticed. */
+  notes: string[];
+}
+
+function classesIn(tensors: TensorMap): number | undefined {
+  const t = tensors.get('classifier.weight');
+  return t && t.shape.length === 2 ? t.shape[0] : undefined;
+}
+
+/**
+ * Pulls (or finds in the cache) an entry's weights, converts them to canonical names and binds them to the graph of
+ * its architecture. A file that does not fit is a WeightMismatchError naming every missing, unexpected and
+ * mis-shaped tensor.
+ */
+export async function loadPretrainedWeights(name: string, o: PretrainedWeightsOptions = {}): Promise<PretrainedWeights> {
+  const env = o.env ?? process.env;
+  const registry = o.registry instanceof Registry ? o.registry : await Registry.load({ ...o, registry: o.registry as string | string[] | undefined, env });
+  const entry = registry.get(name);
+  // Refuse before downloading what cannot be read.
+  if (entry.format === 'pth')
+    throw new NotLoadableError(
+      `"${entry.name}" is published by torchvision as a PyTorch pickle (.pth), which effnet cannot read. "effnet pull ${entry.name}" ` +
+        'fetches and verifies it; convert it to safetensors with Python (safetensors.torch.save_file(torch.load(f), "model.safetensors")) ' +
+        'and add it to a registry file with family "torchvision", format "safetensors".',
+    );
+  const pulled = await pull(entry.name, { ...o, registry, env });
+  const spec = specForEntry(entry);
+  const converted = await readEntryWeights(entry, pulled.path, spec);
+  const numClasses = entry.numClasses ?? classesIn(converted.tensors) ?? 1000;
+  const graph = buildEfficientNet(spec, { numClasses, inputResolution: o.resolution === undefined ? entry.preprocessing.inputSize : o.resolution });
+  let weights: TensorMap;
+  try {
+    weights = bindWeights(graph, converted.tensors);
+  } catch (e) {
+    if (!(e instanceof WeightMismatchError)) throw e;
+    throw new WeightMismatchError(
+      e.missing,
+      e.unexpected,
+      e.misshaped,
+      [
+        /hint: .*/.exec(e.message)?.[0],
+        `the file: ${pulled.path} (entry "${entry.name}": arch ${entry.arch}, family ${entry.family}, naming ${entry.naming}, ${numClasses} classes); check the entry's arch, family and naming`,
+      ]
+        .filter(Boolean)
+        .join('\n  '),
+    );
+  }
+  return { entry, spec, graph, weights, pulled, notes: converted.notes };
+}
+
+export interface LoadPretrainedOptions extends PretrainedWeightsOptions {
+  /** A backend name ('onnx', 'tfjs') or a Backend object. Default 'onnx'. */
+  backend?: string | Backend;
+  device?: Device;
+  threads?: number;
+}
+
+/** A ready model: its runner, the preprocessing its weights expect, and what it is. */
+export interface PretrainedModel {
+  name: string;
+  entry: RegistryEntry;
+  spec: EfficientNetSpec;
+  graph: Graph;
+  preprocessing: Preprocessing;
+  /** Label set of the classifier (e.g. imagenet-1k) and its width. */
+  labels: string;
+  numClasses: number;
+  /** The cached weight file. */
+  path: string;
+  runner: Runner;
+  notes: string[];
+  /** Logits [N, numClasses] for a float32 NCHW batch already normalized (see `normalize`). */
+  run(input: Tensor): Promise<Tensor>;
+  /** (x - mean) / std per channel, for a float32 NCHW batch of pixels scaled to [0, 1]. */
+  normalize(pixels: Tensor): Tensor;
+  dispose(): Promise<void>;
+}
+
+/** (x - mean) / std per channel of an NCHW float32 batch in [0, 1]. */
+export function normalize(pixels: Tensor, p: Pick<Preprocessing, 'mean' | 'std'>): Tensor {
+  if (pixels.shape.length !== 4 || pixels.shape[1] !== 3) throw new InvalidSpecError('pixels', pixels.shape, 'an NCHW batch with 3 channels [N, 3, H, W]');
+  const src = toFloat32(pixels);
+  const out = new Float32Array(src.length);
+  const [n, , h, w] = pixels.shape as [number, number, number, number];
+  const plane = h * w;
+  for (let b = 0; b < n; b++)
+    for (let c = 0; c < 3; c++) {
+      const off = (b * 3 + c) * plane;
+      const m = p.mean[c]!;
+      const s = p.std[c]!;
+      for (let i = 0; i < plane; i++) out[off + i] = (src[off + i]! - m) / s;
+    }
+  return float32Tensor([...pixels.shape], out);
+}
+
+/**
+ * Pulls `name` if needed, converts and binds its weights, and loads them on a backend: a ready model with its
+ * preprocessing attached. `await loadPretrained('efficientnet_b0.ra_in1k', { backend: 'onnx', device: 'cpu' })`.
+ */
+export async function loadPretrained(name: string, o: LoadPretrainedOptions = {}): Promise<PretrainedModel> {
+  const w = await loadPretrainedWeights(name, o);
+  const backend = typeof o.backend === 'object' ? o.backend : await getBackend(o.backend ?? 'onnx');
+  const runner = await backend.load(w.graph, w.weights, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
+  const output = w.graph.outputs[0]!;
+  const numClasses = w.weights.get('classifier.weight')?.shape[0] ?? 0;
+  return {
+    name: w.entry.name,
+    entry: w.entry,
+    spec: w.spec,
+    graph: w.graph,
+    preprocessing: w.entry.preprocessing,
+    labels: w.entry.labels,
+    numClasses,
+    path: w.pulled.path,
+    runner,
+    notes: w.notes,
+    async run(input) {
+      return (await runner.run(input))[output]!;
+    },
+    normalize: (pixels) => normalize(pixels, w.entry.preprocessing),
+    async dispose() {
+      await runner.dispose();
+    },
+  };
+}

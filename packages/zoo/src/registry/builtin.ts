@@ -1,0 +1,219 @@
+/**
+ * The built-in registry: pretrained EfficientNets as their publishers describe them. Every figure comes from the
+ * publisher's own material, named in each entry's `reference`; a figure a publisher does not give is left out, never
+ * guessed.
+ *
+ * - timm (Hugging Face Hub, `timm/<name>`): names, preprocessing and license from the pretrained cfgs in
+ *   huggingface/pytorch-image-models `timm/models/efficientnet.py`; top-1 (and the size it was measured at) from
+ *   timm's `results/results-imagenet.csv`. timm publishes no sha256 in its cfgs: pulls check the Hub's
+ *   X-Linked-Etag, which is the file's sha256.
+ * - torchvision: URLs, transforms, acc@1 and `_weight_size` from pytorch/vision `torchvision/models/efficientnet.py`;
+ *   the hex digits in each file name are the start of its sha256 (torch.hub's check_hash convention). The files are
+ *   PyTorch pickles (.pth), which effnet does not read: they are listed so that `pull` can fetch and verify them.
+ * - Keras: URLs and md5 hashes from keras-team/keras `keras/src/applications/efficientnet.py` (WEIGHTS_HASHES); top-1
+ *   and size from the Keras Applications table (keras.io/api/applications).
+ */
+import { HALF, IMAGENET_MEAN, IMAGENET_STD, type Preprocessing, type RegistryEntry, type Rgb } from './schema.js';
+
+const TIMM_REF = 'timm pretrained_cfg (huggingface/pytorch-image-models timm/models/efficientnet.py); top-1: timm results/results-imagenet.csv';
+const TV_REF = 'torchvision.models.efficientnet (pytorch/vision torchvision/models/efficientnet.py), IMAGENET1K weights meta';
+const KERAS_REF = 'keras.applications.efficientnet (keras-team/keras keras/src/applications/efficientnet.py); top-1 and size: keras.io/api/applications';
+
+const HF = 'https://huggingface.co';
+const hubUrl = (repo: string) => `${HF}/timm/${repo}/resolve/main/model.safetensors`;
+
+interface TimmCfg {
+  /** input_size (default 224) */
+  size?: number;
+  test?: number;
+  crop?: number;
+  testCrop?: number;
+  mode?: 'squash';
+  interp?: 'bilinear';
+  /** IMAGENET_INCEPTION_MEAN/STD or (0.5, 0.5, 0.5): both are 0.5. */
+  half?: boolean;
+}
+
+/** A timm pretrained tag. `top1` is [top-1 %, image size] from timm's results table. */
+function timm(name: string, cfg: TimmCfg, top1?: [number, number], extra: Partial<RegistryEntry> = {}): RegistryEntry {
+  const arch = name.slice(0, name.indexOf('.'));
+  const p: Preprocessing = {
+    inputSize: cfg.size ?? 224,
+    cropPct: cfg.crop ?? 0.875,
+    interpolation: cfg.interp ?? 'bicubic',
+    mean: cfg.half ? [...HALF] : [...IMAGENET_MEAN],
+    std: cfg.half ? [...HALF] : [...IMAGENET_STD],
+  };
+  if (cfg.test) p.testInputSize = cfg.test;
+  if (cfg.testCrop) p.testCropPct = cfg.testCrop;
+  if (cfg.mode) p.cropMode = cfg.mode;
+  return {
+    name,
+    arch,
+    family: arch.startsWith('tf_') ? 'tf' : 'timm',
+    format: 'safetensors',
+    naming: 'timm',
+    url: hubUrl(name),
+    preprocessing: p,
+    labels: 'imagenet-1k',
+    numClasses: 1000,
+    license: 'apache-2.0',
+    ...(top1 ? { top1: top1[0], top1Resolution: top1[1] } : {}),
+    reference: TIMM_REF,
+    origin: 'builtin',
+    ...extra,
+  };
+}
+
+/** tf_efficientnet_b0..b7: input size and crop_pct as in timm's cfgs. */
+const TF_B: [size: number, crop: number][] = [
+  [224, 0.875],
+  [240, 0.882],
+  [260, 0.89],
+  [300, 0.904],
+  [380, 0.922],
+  [456, 0.934],
+  [528, 0.942],
+  [600, 0.949],
+];
+
+/** timm results-imagenet.csv top-1 per tag for tf_efficientnet_b0..b7 (undefined: no such weights). */
+const TF_B_TOP1: Record<'in1k' | 'aa_in1k' | 'ap_in1k' | 'ns_jft_in1k', (number | undefined)[]> = {
+  in1k: [76.532, 78.56, 79.604, 80.878, 82.608, 83.176, undefined, undefined],
+  aa_in1k: [76.834, 78.83, 80.084, 81.644, 83.018, 83.688, 84.116, 84.414],
+  ap_in1k: [77.09, 79.28, 80.308, 81.826, 83.25, 84.258, 84.786, 85.122],
+  ns_jft_in1k: [78.67, 81.394, 82.378, 84.056, 85.162, 86.088, 86.456, 86.84],
+};
+
+function tfEfficientNetB(): RegistryEntry[] {
+  const out: RegistryEntry[] = [];
+  for (const tag of ['in1k', 'aa_in1k', 'ap_in1k', 'ns_jft_in1k'] as const) {
+    TF_B.forEach(([size, crop], b) => {
+      const top1 = TF_B_TOP1[tag][b];
+      if (top1 === undefined) return;
+      out.push(timm(`tf_efficientnet_b${b}.${tag}`, { size, crop, half: tag === 'ap_in1k' }, [top1, size]));
+    });
+  }
+  return out;
+}
+
+const TIMM_ENTRIES: RegistryEntry[] = [
+  // timm's own trainings (PyTorch conventions: symmetric padding, BN eps 1e-5).
+  timm('efficientnet_b0.ra_in1k', {}, [77.694, 224]),
+  timm('efficientnet_b0.ra4_e3600_r224_in1k', { crop: 0.9, half: true, test: 256, testCrop: 1.0 }),
+  timm('efficientnet_b1.ft_in1k', { test: 256, testCrop: 1.0 }, [78.8, 256]),
+  timm('efficientnet_b1.ra4_e3600_r240_in1k', { size: 240, crop: 0.9, half: true, test: 288, testCrop: 1.0 }),
+  timm('efficientnet_b2.ra_in1k', { size: 256, test: 288, testCrop: 1.0 }, [80.61, 288]),
+  timm('efficientnet_b3.ra2_in1k', { size: 288, test: 320, testCrop: 1.0 }, [82.242, 320]),
+  timm('efficientnet_b4.ra2_in1k', { size: 320, test: 384, testCrop: 1.0 }, [83.414, 384]),
+  timm('efficientnet_b5.sw_in12k_ft_in1k', { size: 448, crop: 1.0, mode: 'squash' }, [85.892, 448]),
+  timm('efficientnet_b5.sw_in12k', { size: 416, crop: 0.95 }, undefined, { labels: 'imagenet-12k', numClasses: 11821 }),
+  timm('efficientnet_lite0.ra_in1k', {}, [75.48, 224]),
+  // Ports of Google's TensorFlow checkpoints (TF SAME padding, BN eps 1e-3).
+  ...tfEfficientNetB(),
+  timm('tf_efficientnet_l2.ns_jft_in1k', { size: 800, crop: 0.96 }, [88.352, 800]),
+  timm('tf_efficientnet_l2.ns_jft_in1k_475', { size: 475, crop: 0.936 }, [88.234, 475]),
+  timm('tf_efficientnet_lite0.in1k', { half: true }, [74.83, 224]),
+  timm('tf_efficientnet_lite1.in1k', { size: 240, crop: 0.882, half: true }, [76.644, 240]),
+  timm('tf_efficientnet_lite2.in1k', { size: 260, crop: 0.89, half: true }, [77.464, 260]),
+  timm('tf_efficientnet_lite3.in1k', { size: 300, crop: 0.904, interp: 'bilinear', half: true }, [79.808, 300]),
+  timm('tf_efficientnet_lite4.in1k', { size: 380, crop: 0.92, interp: 'bilinear', half: true }, [81.532, 380]),
+  timm('tf_efficientnetv2_s.in1k', { size: 300, test: 384, crop: 1.0, half: true }, [83.9, 384]),
+  timm('tf_efficientnetv2_s.in21k_ft_in1k', { size: 300, test: 384, crop: 1.0, half: true }, [84.288, 384]),
+  timm('tf_efficientnetv2_m.in1k', { size: 384, test: 480, crop: 1.0, mode: 'squash', half: true }, [85.204, 480]),
+  timm('tf_efficientnetv2_m.in21k_ft_in1k', { size: 384, test: 480, crop: 1.0, mode: 'squash', half: true }, [86.0, 480]),
+  timm('tf_efficientnetv2_l.in1k', { size: 384, test: 480, crop: 1.0, mode: 'squash', half: true }, [85.664, 480]),
+  timm('tf_efficientnetv2_l.in21k_ft_in1k', { size: 384, test: 480, crop: 1.0, mode: 'squash', half: true }, [86.802, 480]),
+  timm('tf_efficientnetv2_xl.in21k_ft_in1k', { size: 384, test: 512, crop: 1.0, mode: 'squash', half: true }, [86.748, 512]),
+  timm('tf_efficientnetv2_b0.in1k', { size: 192, test: 224 }, [78.358, 224]),
+  timm('tf_efficientnetv2_b1.in1k', { size: 192, test: 240, crop: 0.882 }, [79.462, 240]),
+  timm('tf_efficientnetv2_b2.in1k', { size: 208, test: 260, crop: 0.89 }, [80.194, 260]),
+  timm('tf_efficientnetv2_b3.in1k', { size: 240, test: 300, crop: 0.904 }, [81.97, 300]),
+  timm('tf_efficientnetv2_b3.in21k_ft_in1k', { size: 240, test: 300, crop: 0.9, mode: 'squash', half: true }, [82.67, 300]),
+];
+
+const TV = 'https://download.pytorch.org/models/';
+
+/** [name, arch, file, crop_size, resize_size, interpolation, acc@1, _weight_size, mean/std 0.5?] */
+type TvRow = [string, string, string, number, number, 'bicubic' | 'bilinear', number, number, boolean?];
+const TV_ROWS: TvRow[] = [
+  ['efficientnet_b0.tv_in1k', 'efficientnet_b0', 'efficientnet_b0_rwightman-3dd342df.pth', 224, 256, 'bicubic', 77.692, 20.450974],
+  ['efficientnet_b1.tv_in1k', 'efficientnet_b1', 'efficientnet_b1_rwightman-533bc792.pth', 240, 256, 'bicubic', 78.642, 30.133798],
+  ['efficientnet_b1.tv2_in1k', 'efficientnet_b1', 'efficientnet_b1-c27df63c.pth', 240, 255, 'bilinear', 79.838, 30.136422],
+  ['efficientnet_b2.tv_in1k', 'efficientnet_b2', 'efficientnet_b2_rwightman-bcdf34b7.pth', 288, 288, 'bicubic', 80.608, 35.173593],
+  ['efficientnet_b3.tv_in1k', 'efficientnet_b3', 'efficientnet_b3_rwightman-cf984f9c.pth', 300, 320, 'bicubic', 82.008, 47.183904],
+  ['efficientnet_b4.tv_in1k', 'efficientnet_b4', 'efficientnet_b4_rwightman-7eb33cd5.pth', 380, 384, 'bicubic', 83.384, 74.489011],
+  ['efficientnet_b5.tv_in1k', 'efficientnet_b5', 'efficientnet_b5_lukemelas-b6417697.pth', 456, 456, 'bicubic', 83.444, 116.863912],
+  ['efficientnet_b6.tv_in1k', 'efficientnet_b6', 'efficientnet_b6_lukemelas-c76e70fd.pth', 528, 528, 'bicubic', 84.008, 165.361524],
+  ['efficientnet_b7.tv_in1k', 'efficientnet_b7', 'efficientnet_b7_lukemelas-dcc49843.pth', 600, 600, 'bicubic', 84.122, 254.675393],
+  ['efficientnet_v2_s.tv_in1k', 'efficientnet_v2_s', 'efficientnet_v2_s-dd5fe13b.pth', 384, 384, 'bilinear', 84.228, 82.703832],
+  ['efficientnet_v2_m.tv_in1k', 'efficientnet_v2_m', 'efficientnet_v2_m-dc08266a.pth', 480, 480, 'bilinear', 85.112, 208.010186],
+  ['efficientnet_v2_l.tv_in1k', 'efficientnet_v2_l', 'efficientnet_v2_l-59c71312.pth', 480, 480, 'bicubic', 85.808, 454.573071, true],
+];
+
+const TORCHVISION_ENTRIES: RegistryEntry[] = TV_ROWS.map(([name, arch, file, crop, resize, interpolation, top1, mb, half]) => ({
+  name,
+  arch,
+  family: 'torchvision',
+  format: 'pth',
+  naming: 'torchvision',
+  url: TV + file,
+  sha256Prefix: /-([0-9a-f]+)\.pth$/.exec(file)![1],
+  approxSizeMB: mb,
+  preprocessing: {
+    inputSize: crop,
+    resizeSize: resize,
+    interpolation,
+    mean: (half ? [...HALF] : [...IMAGENET_MEAN]) as Rgb,
+    std: (half ? [...HALF] : [...IMAGENET_STD]) as Rgb,
+  },
+  labels: 'imagenet-1k',
+  numClasses: 1000,
+  top1,
+  top1Resolution: crop,
+  reference: TV_REF,
+  notes:
+    'torchvision publishes a PyTorch pickle (.pth); effnet pulls and verifies it but cannot read it. Convert it once ' +
+    '(python: safetensors.torch.save_file(torch.load(f), "model.safetensors")) and register the result with ' +
+    'family "torchvision", format "safetensors".',
+  origin: 'builtin',
+}));
+
+/** [B, keras.io top-1 %, keras.io size MB, md5 of efficientnetb<B>.h5 (WEIGHTS_HASHES[...][0])] */
+const KERAS_ROWS: [number, number, number, string][] = [
+  [0, 77.1, 29, '902e53a9f72be733fc0bcb005b3ebbac'],
+  [1, 79.1, 31, '1d254153d4ab51201f1646940f018540'],
+  [2, 80.1, 36, 'b15cce36ff4dcbd00b6dd88e7857a6ad'],
+  [3, 81.6, 48, 'ffd1fdc53d0ce67064dc6a9c7960ede0'],
+  [4, 82.9, 75, '18c95ad55216b8f92d7e70b3a046e2fc'],
+  [5, 83.6, 118, 'ace28f2a6363774853a83a0b21b9421a'],
+  [6, 84.0, 166, '165f6e37dce68623721b423839de8be5'],
+  [7, 84.3, 256, '8c03f828fec3ef71311cd463b6759d99'],
+];
+/** Keras' default_size for B0..B7 (also the size the keras.io top-1 was measured at). */
+const KERAS_SIZES = [224, 240, 260, 300, 380, 456, 528, 600];
+
+const KERAS_ENTRIES: RegistryEntry[] = KERAS_ROWS.map(([b, top1, mb, md5]) => ({
+  name: `efficientnet_b${b}.keras_in1k`,
+  arch: `efficientnet_b${b}`,
+  family: 'keras',
+  format: 'h5',
+  naming: 'keras',
+  url: `https://storage.googleapis.com/keras-applications/efficientnetb${b}.h5`,
+  md5,
+  approxSizeMB: mb,
+  preprocessing: { inputSize: KERAS_SIZES[b]!, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] },
+  labels: 'imagenet-1k',
+  numClasses: 1000,
+  top1,
+  top1Resolution: KERAS_SIZES[b]!,
+  reference: KERAS_REF,
+  notes:
+    "Keras builds its input scaling into the model (Rescaling 1/255, Normalization, Rescaling 1/sqrt(std)), which " +
+    'amounts to ImageNet mean/std on [0, 1] pixels; the converter drops those layers, so feed the normalized input ' +
+    'as for any other entry. Keras publishes md5 hashes only.',
+  origin: 'builtin',
+}));
+
+/** Every built-in entry, in display order. */
+export const BUILTIN_ENTRIES: readonly RegistryEntry[] = [...TIMM_ENTRIES, ...TORCHVISION_ENTRIES, ...KERAS_ENTRIES];
