@@ -1,10 +1,9 @@
 /**
- * TensorFlow.js core with its gradients registered (the umbrella @tensorflow/tfjs package does this; we depend on
- * tfjs-core alone so that tfjs-node, wasm and cpu can share one core instance).
+ * TensorFlow.js core with every gradient and chained op registered. The umbrella @tensorflow/tfjs package does that
+ * registration (tfjs-core's own register_all_gradients is ESM without file extensions, which Node cannot load), and
+ * tfjs-node depends on the same umbrella, so all runtimes share one core instance.
  */
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
-// tfjs-core's own ops call tensor methods (x.cast, ...) that only exist once the chained ops are registered.
-import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
+import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 
 export { tf };

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readNpy } from '@effnet/core';
+import { float32Tensor, readNpy, writeNpy } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
 import { describeWithPeers, maxDiff, torchvisionFixture } from '../../../testing/peers.js';
 import { main } from './cli.js';
@@ -59,6 +59,15 @@ describe('the effnet binary', () => {
     }
     expect(stderr).toMatch(/^effnet: "nope" is not a known variant/);
   });
+  it('loads both backends from their built packages in plain Node (ESM), not only under vitest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'effnet-bin-'));
+    const x = join(dir, 'x.npy');
+    await writeNpy(x, float32Tensor([1, 3, 64, 64]));
+    for (const backend of ['onnx', 'tfjs']) {
+      const out = execFileSync(process.execPath, [bin, 'run', '--model', 'efficientnet_b0', '--input', x, '--output', join(dir, `${backend}.npy`), '--backend', backend, '--device', backend === 'tfjs' ? 'wasm' : 'cpu'], { encoding: 'utf8' });
+      expect(out).toMatch(new RegExp(`logits \\[1, 1000\\] on ${backend}`));
+    }
+  });
 });
 
 describeWithPeers(['torch', 'torchvision'], 'effnet run and export (against torchvision)', () => {
@@ -72,6 +81,14 @@ describeWithPeers(['torch', 'torchvision'], 'effnet run and export (against torc
     const got = await readNpy(output);
     const want = await readNpy(fx.logits);
     const { diff, scale } = maxDiff(got.data as Float32Array, want.data as Float32Array);
+    expect(diff).toBeLessThanOrEqual(1e-4 * scale);
+  });
+
+  it('effnet run --backend tfjs gives the same logits on wasm and says what it picked', async () => {
+    const output = join(dir, 'tf.npy');
+    const text = await run(['run', '--model', 'efficientnet_b0', '--weights', fx.weights, '--weights-format', 'torchvision', '--input', fx.input, '--output', output, '--backend', 'tfjs', '--device', 'wasm']);
+    expect(text).toMatch(/on tfjs \(wasm; picked wasm \(@tensorflow\/tfjs-backend-wasm\)\)/);
+    const { diff, scale } = maxDiff((await readNpy(output)).data as Float32Array, (await readNpy(fx.logits)).data as Float32Array);
     expect(diff).toBeLessThanOrEqual(1e-4 * scale);
   });
 
