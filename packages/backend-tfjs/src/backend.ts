@@ -1,7 +1,23 @@
-import { type Backend, bindWeights, EffnetError, type Graph, type LoadOptions, prepareForInference, registerBackend, type Runner, type Tensor, type TensorMap } from '@effnet/core';
+import {
+  type Backend,
+  bindWeights,
+  EffnetError,
+  type Graph,
+  type LoadOptions,
+  prepareForInference,
+  registerBackend,
+  type Runner,
+  type StepResult,
+  type Tensor,
+  type TensorMap,
+  type TrainerOptions,
+  type TrainingBackend,
+  type TrainSession,
+} from '@effnet/core';
 import { TfjsModel, toNhwc } from './model.js';
 import { selectRuntime, type TfjsDevice, type TfjsRuntime } from './runtime.js';
 import { tf } from './tf.js';
+import { Trainer } from './training.js';
 
 export interface TfjsLoadOptions extends LoadOptions {
   device?: TfjsDevice | 'cuda';
@@ -58,13 +74,72 @@ export class TfjsRunner implements Runner {
   }
 }
 
-/** The TensorFlow.js backend: tfjs-node-gpu, tfjs-node, wasm or JS, picked at run time. */
-export class TfjsBackend implements Backend {
+/** Training through core's TrainSession interface: NCHW batches in, canonical weights out. */
+export class TfjsTrainSession implements TrainSession {
+  constructor(
+    readonly model: TfjsModel,
+    readonly trainer: Trainer,
+    private readonly runtime: TfjsRuntime,
+  ) {}
+
+  get device(): string {
+    return this.runtime.backend;
+  }
+
+  get notes(): readonly string[] {
+    return this.runtime.notes;
+  }
+
+  get steps(): number {
+    return this.trainer.steps;
+  }
+
+  async step(batch: Tensor, labels: Int32Array): Promise<StepResult> {
+    checkInput(this.model.graph, batch);
+    const x = toNhwc(batch);
+    try {
+      return this.trainer.trainStep(x, labels);
+    } finally {
+      x.dispose();
+    }
+  }
+
+  async predict(batch: Tensor): Promise<Tensor> {
+    checkInput(this.model.graph, batch);
+    const out = tf.tidy(() => Object.values(this.model.forward(toNhwc(batch)).outputs)[0]!);
+    const data = (await out.data()) as Float32Array;
+    const shape = [...out.shape];
+    out.dispose();
+    return { dtype: 'float32', shape, data };
+  }
+
+  weights(): TensorMap {
+    return this.model.exportWeights();
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
+    this.model.dispose();
+  }
+}
+
+async function runtimeFor(options: { device?: string }): Promise<TfjsRuntime> {
+  const device = options.device === 'cuda' ? 'gpu' : (options.device ?? 'auto');
+  return selectRuntime(device as TfjsDevice);
+}
+
+/** The TensorFlow.js backend: tfjs-node-gpu, tfjs-node, wasm or JS, picked at run time. Inference and training. */
+export class TfjsBackend implements Backend, TrainingBackend {
   readonly name = 'tfjs';
 
+  async createTrainer(graph: Graph, weights: TensorMap, options: TrainerOptions & TfjsLoadOptions): Promise<TfjsTrainSession> {
+    const runtime = await runtimeFor(options);
+    const model = new TfjsModel(graph, bindWeights(graph, weights));
+    return new TfjsTrainSession(model, new Trainer(model, options), runtime);
+  }
+
   async load(graph: Graph, weights: TensorMap, options: TfjsLoadOptions = {}): Promise<TfjsRunner> {
-    const device = options.device === 'cuda' ? 'gpu' : (options.device ?? 'auto');
-    const runtime = await selectRuntime(device as TfjsDevice);
+    const runtime = await runtimeFor(options);
     const bound = bindWeights(graph, weights);
     const prepared = prepareForInference(graph, bound, { foldBatchNorm: options.foldBatchNorm ?? true });
     return new TfjsRunner(new TfjsModel(prepared.graph, prepared.weights), runtime);

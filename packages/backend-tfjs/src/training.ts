@@ -1,22 +1,9 @@
-import { EffnetError, type Graph, InvalidSpecError, type TensorMap, writeSafetensors } from '@effnet/core';
+import { EffnetError, type Graph, InvalidSpecError, type ScheduleConfig, type StepResult, type TensorMap, type TrainerOptions, writeSafetensors } from '@effnet/core';
 import { TfjsModel } from './model.js';
 import { tf } from './tf.js';
 
 type T = ReturnType<typeof tf.tensor>;
 type T4 = ReturnType<typeof tf.tensor4d>;
-
-/** PyTorch semantics throughout: Adam's weight decay is L2 in the gradient, AdamW's is decoupled. */
-export type OptimizerConfig =
-  | { kind: 'sgd'; lr: number; momentum?: number; nesterov?: boolean; weightDecay?: number }
-  | { kind: 'adam'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }
-  | { kind: 'adamw'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
-
-export type ScheduleConfig =
-  | { kind: 'constant' }
-  /** Linear warmup from 0, then cosine from lr to minLr at totalSteps. */
-  | { kind: 'cosine'; totalSteps: number; warmupSteps?: number; minLr?: number }
-  /** lr * gamma^floor(step / stepSize). */
-  | { kind: 'step'; stepSize: number; gamma?: number };
 
 /** Learning rate at a step (0-based) for a base rate and schedule. */
 export function learningRate(base: number, schedule: ScheduleConfig, step: number): number {
@@ -33,29 +20,6 @@ export function learningRate(base: number, schedule: ScheduleConfig, step: numbe
       return min + 0.5 * (base - min) * (1 + Math.cos(Math.PI * t));
     }
   }
-}
-
-export interface TrainerOptions {
-  optimizer: OptimizerConfig;
-  schedule?: ScheduleConfig;
-  /** Cross-entropy label smoothing in [0, 1). */
-  labelSmoothing?: number;
-  /** Clip gradients to this global L2 norm. */
-  clipGradNorm?: number;
-  /** Names of the parameters to train (default: every trainable parameter). See `selectTrainable`. */
-  trainable?: string[];
-  /** BatchNorm stays in inference mode (running statistics, no updates) while the rest trains. */
-  freezeBatchNorm?: boolean;
-  /** Seed for dropout and drop-path masks. */
-  seed?: number;
-}
-
-export interface StepResult {
-  loss: number;
-  /** Fraction of the batch classified correctly (before the update). */
-  accuracy: number;
-  lr: number;
-  gradNorm: number;
 }
 
 /**

@@ -18,7 +18,7 @@ export interface CompoundOptions {
   /** Resolution at phi = 0, default 224. */
   baseResolution?: number;
   family?: WeightFamily;
-  /** Default: `efficientnet_phi<phi>`. */
+  /** Default: `efficientnet_phi<phi>`, a name specFor() resolves to the same network. */
   name?: string;
   /** Default: 0.2 + 0.05 * phi clamped to [0.2, 0.5] (the paper's B0..B7 run from 0.2 to 0.5). */
   dropout?: number;

@@ -18,3 +18,4 @@ export * from './backend.js';
 export * from './io/index.js';
 export * from './weights/index.js';
 export * from './inference.js';
+export * from './training.js';

@@ -127,3 +127,13 @@ describe('searchCoefficients', () => {
     expect(ranked[0]!.score).toBeGreaterThanOrEqual(ranked.at(-1)!.score);
   });
 });
+
+describe('compound-scaled names', () => {
+  test.prop([fc.integer({ min: -60, max: 60 }).map((x) => x / 10)], { numRuns: 30 })('efficientnet_phi<phi> names the compound() network', (phi) => {
+    const c = compound({ phi });
+    const s = specFor(`efficientnet_phi${phi}`);
+    expect(s.stages).toEqual(c.spec.stages);
+    expect([s.stemChannels, s.headChannels, s.resolution, s.dropout]).toEqual([c.spec.stemChannels, c.spec.headChannels, c.resolution, c.spec.dropout]);
+    expect(specFor(`tf_efficientnet_phi${phi}`).padding).toBe('same');
+  });
+});

@@ -76,11 +76,34 @@ function canonicalName(name: string): string {
     .replace(/efficientnet_v2_/, 'efficientnetv2_');
 }
 
+/** `efficientnet_phi-3`, `tf_efficientnet_phi1.5`: any compound-scaled size (the paper's coefficients) by name. */
+const COMPOUND_NAME = /^(tf_)?efficientnet_phi(_?)(\d+(?:\.\d+)?)$/; // after canonicalName, "-" reads "_"
+
+
+/** The row of a compound-scaled name: depth 1.2^phi, width 1.1^phi, resolution 224 * 1.15^phi (see compound()). */
+function compoundRow(name: string, tf: boolean, phi: number): VariantRow {
+  return {
+    name,
+    arch: 'efficientnet',
+    width: 1.1 ** phi,
+    depth: 1.2 ** phi,
+    resolution: Math.max(32, Math.round(224 * 1.15 ** phi)),
+    dropout: Math.min(0.5, Math.max(0.2, 0.2 + 0.05 * phi)),
+    family: tf ? 'tf' : 'timm',
+  };
+}
+
 /** The variant row for a name or alias; UnknownVariantError lists the known names. */
 export function resolveVariant(name: string): VariantRow {
-  const row = BY_NAME.get(canonicalName(String(name)));
-  if (!row) throw new UnknownVariantError(String(name), VARIANTS.map((v) => v.name));
-  return row;
+  const canonical = canonicalName(String(name));
+  const row = BY_NAME.get(canonical);
+  if (row) return row;
+  const m = COMPOUND_NAME.exec(canonical);
+  if (m) {
+    const phi = (m[2] ? -1 : 1) * Number(m[3]);
+    return compoundRow(`${m[1] ?? ''}efficientnet_phi${phi}`, Boolean(m[1]), phi);
+  }
+  throw new UnknownVariantError(String(name), [...VARIANTS.map((v) => v.name), 'efficientnet_phi<phi> (any compound-scaled size, e.g. efficientnet_phi-2.5)']);
 }
 
 export interface SpecOptions {

@@ -1,0 +1,62 @@
+import type { Graph } from './graph.js';
+import type { LoadOptions } from './backend.js';
+import type { Tensor, TensorMap } from './tensor.js';
+
+/** PyTorch semantics: Adam's weight decay is L2 in the gradient, AdamW's is decoupled. */
+export type OptimizerConfig =
+  | { kind: 'sgd'; lr: number; momentum?: number; nesterov?: boolean; weightDecay?: number }
+  | { kind: 'adam'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }
+  | { kind: 'adamw'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+
+export type ScheduleConfig =
+  | { kind: 'constant' }
+  /** Linear warmup from 0, then cosine from lr to minLr at totalSteps. */
+  | { kind: 'cosine'; totalSteps: number; warmupSteps?: number; minLr?: number }
+  /** lr * gamma^floor(step / stepSize). */
+  | { kind: 'step'; stepSize: number; gamma?: number };
+
+export interface TrainerOptions {
+  optimizer: OptimizerConfig;
+  schedule?: ScheduleConfig;
+  /** Cross-entropy label smoothing in [0, 1). */
+  labelSmoothing?: number;
+  /** Clip gradients to this global L2 norm. */
+  clipGradNorm?: number;
+  /** Names of the parameters to train (default: every trainable parameter). */
+  trainable?: string[];
+  /** BatchNorm stays in inference mode (running statistics, no updates) while the rest trains. */
+  freezeBatchNorm?: boolean;
+  /** Seed for dropout and drop-path masks. */
+  seed?: number;
+}
+
+export interface StepResult {
+  loss: number;
+  /** Fraction of the batch classified correctly (before the update). */
+  accuracy: number;
+  lr: number;
+  gradNorm: number;
+}
+
+/** A model being trained: steps on NCHW float32 batches, and its current weights under canonical names. */
+export interface TrainSession {
+  readonly device: string;
+  readonly notes: readonly string[];
+  readonly steps: number;
+  step(batch: Tensor, labels: Int32Array): Promise<StepResult>;
+  /** Logits in inference mode (running BN statistics, no dropout), for validation during training. */
+  predict(batch: Tensor): Promise<Tensor>;
+  /** Every parameter and BatchNorm statistic, canonical names, PyTorch layouts, float32. */
+  weights(): TensorMap;
+  dispose(): void;
+}
+
+/** A backend that can train (tfjs); tasks reach training only through this. */
+export interface TrainingBackend {
+  readonly name: string;
+  createTrainer(graph: Graph, weights: TensorMap, options: TrainerOptions & LoadOptions): Promise<TrainSession>;
+}
+
+export function canTrain(backend: object): backend is TrainingBackend {
+  return typeof (backend as Partial<TrainingBackend>).createTrainer === 'function';
+}
