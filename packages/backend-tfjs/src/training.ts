@@ -1,4 +1,4 @@
-import { EffnetError, type Graph, InvalidSpecError, type ScheduleConfig, type StepResult, type TensorMap, type TrainerOptions, writeSafetensors } from '@effnet/core';
+import { EffnetError, InvalidSpecError, type ScheduleConfig, type StepResult, type TensorMap, type TrainerOptions, writeSafetensors } from '@effnet/core';
 import { TfjsModel } from './model.js';
 import { tf } from './tf.js';
 
@@ -20,26 +20,6 @@ export function learningRate(base: number, schedule: ScheduleConfig, step: numbe
       return min + 0.5 * (base - min) * (1 + Math.cos(Math.PI * t));
     }
   }
-}
-
-/**
- * Which parameters train: every trainable one whose name starts with a `train` prefix (all when none given) and
- * with no `freeze` prefix. E.g. { train: ['classifier'] } for a linear probe, { freeze: ['conv_stem', 'blocks.0'] }.
- */
-export function selectTrainable(graph: Graph, o: { train?: string[]; freeze?: string[] } = {}): string[] {
-  const starts = (name: string, prefixes: string[]) => prefixes.some((p) => name === p || name.startsWith(p.endsWith('.') ? p : `${p}.`));
-  const names = graph.parameters.filter((p) => p.trainable).map((p) => p.name);
-  const picked = names.filter((n) => (!o.train?.length || starts(n, o.train)) && !(o.freeze?.length && starts(n, o.freeze)));
-  if (picked.length === 0) throw new InvalidSpecError('trainable prefixes', o, `prefixes that match some parameter (e.g. classifier, blocks.6, conv_head)`);
-  return picked;
-}
-
-/** Prefixes of the last `k` stages plus the head and classifier: what "unfreeze the last k stages" trains. */
-export function lastStagesPrefixes(graph: Graph, k: number): string[] {
-  const stages = [...new Set(graph.parameters.map((p) => /^blocks\.(\d+)\./.exec(p.name)?.[1]).filter((s): s is string => s !== undefined))].map(Number);
-  const last = Math.max(...stages);
-  const keep = stages.filter((s) => s > last - k).map((s) => `blocks.${s}`);
-  return [...keep, 'conv_head', 'bn2', 'classifier'];
 }
 
 /** Mean softmax cross-entropy with label smoothing (PyTorch's CrossEntropyLoss(label_smoothing)). */
@@ -65,6 +45,7 @@ export class Trainer {
     if (!(optimizer.lr > 0)) throw new InvalidSpecError('optimizer.lr', optimizer.lr, 'a positive learning rate');
     if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new InvalidSpecError('labelSmoothing', labelSmoothing, 'a number in [0, 1)');
     this.names = options.trainable ?? model.trainableNames();
+    this.step = options.startStep ?? 0;
     const unknown = this.names.filter((n) => !model.variables.get(n)?.trainable);
     if (unknown.length) throw new InvalidSpecError('trainable', unknown.slice(0, 5), 'names of trainable parameters of the model');
   }
@@ -131,8 +112,10 @@ export class Trainer {
             w.assign(tf.sub(w, tf.mul(g, lr)));
             return;
           }
+          const fresh = !this.state.has(name);
           const [buf] = this.slots(name, 1, w);
-          buf!.assign(this.step === 0 ? g : tf.add(tf.mul(buf!, mom), g));
+          // PyTorch: the first step's buffer is the gradient itself.
+          buf!.assign(fresh ? g : tf.add(tf.mul(buf!, mom), g));
           const d = o.nesterov ? tf.add(g, tf.mul(buf!, mom)) : buf!;
           w.assign(tf.sub(w, tf.mul(d, lr)));
           return;

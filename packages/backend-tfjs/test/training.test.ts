@@ -5,7 +5,8 @@ import { OnnxBackend } from '@effnet/backend-onnx';
 import { buildEfficientNet, compound, float32Tensor, randomWeights, readSafetensors, seededRandom, type Tensor } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
 import { maxDiff } from '../../../testing/peers.js';
-import { lastStagesPrefixes, learningRate, saveWeights, selectRuntime, selectTrainable, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
+import { lastStagesPrefixes, selectTrainable } from '@effnet/core';
+import { learningRate, saveWeights, selectRuntime, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
 
 const RES = 64;
 const CLASSES = 4;

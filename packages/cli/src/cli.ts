@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { EffnetError } from '@effnet/core';
 import { infoCommand } from './commands/info.js';
+import { CLASSIFY_USAGE, classifyCli, evalCli, trainCli } from './commands/classify.js';
+import { DEMO_USAGE, demoCli } from './commands/demo.js';
 import { exportCommand } from './commands/onnx.js';
 import { runCommand } from './commands/run.js';
 import { variantsCommand } from './commands/variants.js';
@@ -20,6 +22,8 @@ Usage:
   effnet export <variant> [--weights <file>] [--weights-format ...] -o model.onnx [--opset N] [--fp16]
              [--no-fold] [--resolution N | --dynamic]  an ONNX model (random init without --weights)
 ${ZOO_USAGE}
+${CLASSIFY_USAGE}
+${DEMO_USAGE}
   effnet help                                       this text
 `;
 
@@ -110,6 +114,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return zooCli(rest, out);
     case 'pull':
       return pullCli(rest, out);
+    case 'classify':
+      return classifyCli(rest, out);
+    case 'train':
+      return trainCli(rest, out);
+    case 'eval':
+      return evalCli(rest, out);
+    case 'demo':
+      return demoCli(rest, out);
     case undefined:
     case 'help':
     case '--help':

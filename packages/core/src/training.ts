@@ -1,3 +1,4 @@
+import { InvalidSpecError } from './errors.js';
 import type { Graph } from './graph.js';
 import type { LoadOptions } from './backend.js';
 import type { Tensor, TensorMap } from './tensor.js';
@@ -28,6 +29,8 @@ export interface TrainerOptions {
   freezeBatchNorm?: boolean;
   /** Seed for dropout and drop-path masks. */
   seed?: number;
+  /** Steps already done (a resumed run): the schedule continues from here. */
+  startStep?: number;
 }
 
 export interface StepResult {
@@ -60,3 +63,24 @@ export interface TrainingBackend {
 export function canTrain(backend: object): backend is TrainingBackend {
   return typeof (backend as Partial<TrainingBackend>).createTrainer === 'function';
 }
+
+/**
+ * Which parameters train: every trainable one whose name starts with a `train` prefix (all when none given) and
+ * with no `freeze` prefix. E.g. { train: ['classifier'] } for a linear probe, { freeze: ['conv_stem', 'blocks.0'] }.
+ */
+export function selectTrainable(graph: Graph, o: { train?: string[]; freeze?: string[] } = {}): string[] {
+  const starts = (name: string, prefixes: string[]) => prefixes.some((p) => name === p || name.startsWith(p.endsWith('.') ? p : `${p}.`));
+  const names = graph.parameters.filter((p) => p.trainable).map((p) => p.name);
+  const picked = names.filter((n) => (!o.train?.length || starts(n, o.train)) && !(o.freeze?.length && starts(n, o.freeze)));
+  if (picked.length === 0) throw new InvalidSpecError('trainable prefixes', o, `prefixes that match some parameter (e.g. classifier, blocks.6, conv_head)`);
+  return picked;
+}
+
+/** Prefixes of the last `k` stages plus the head and classifier: what "unfreeze the last k stages" trains. */
+export function lastStagesPrefixes(graph: Graph, k: number): string[] {
+  const stages = [...new Set(graph.parameters.map((p) => /^blocks\.(\d+)\./.exec(p.name)?.[1]).filter((s): s is string => s !== undefined))].map(Number);
+  const last = Math.max(...stages);
+  const keep = stages.filter((s) => s > last - k).map((s) => `blocks.${s}`);
+  return [...keep, 'conv_head', 'bn2', 'classifier'];
+}
+

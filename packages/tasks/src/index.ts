@@ -1,1 +1,16 @@
-export {};
+export * from './images/decode.js';
+export * from './images/errors.js';
+export * from './images/preprocess.js';
+export * from './labels/imagenet.js';
+export * from './labels/topk.js';
+export * from './data/shapes.js';
+export * from './data/image-folder.js';
+export { augmentForTraining, DEFAULT_CROP_RATIO, DEFAULT_CROP_SCALE, flipHorizontal, randomResizedCropParams, resizedCrop } from './data/augment.js';
+export type { AugmentedImage, CropBox, RandomResizedCropOptions, TrainAugmentOptions } from './data/augment.js';
+export * from './data/seed.js';
+export * from './data/errors.js';
+export * from './metrics/classification.js';
+export * from './metrics/errors.js';
+export * from './render/png.js';
+export * from './classification/index.js';
+export { resizeImage, type Image8, type Region } from './images/resize.js';

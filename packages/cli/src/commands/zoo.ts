@@ -1,14 +1,11 @@
 import { parseArgs } from 'node:util';
 import { EffnetError } from '@effnet/core';
 import { listCached, pull, type PullProgress, Registry, removeCached, resolveCacheDir, verifyCache } from '@effnet/zoo';
+import { bar, duration, type ProgressSink, redraw } from '../progress.js';
 import { formatTable } from '../table.js';
 
-/** Where progress goes: the CLI's stderr (a bar on a terminal, plain lines otherwise). */
-export interface ProgressSink {
-  write(s: string): unknown;
-  isTTY?: boolean;
-  columns?: number;
-}
+export type { ProgressSink };
+
 
 const COMMON = {
   registry: { type: 'string', multiple: true },
@@ -25,13 +22,6 @@ export const ZOO_USAGE = `  effnet zoo list [--json] [--registry <file>]     pre
 
 export function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1)} MB`;
-}
-
-function duration(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${Math.ceil(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /**
@@ -68,10 +58,7 @@ export function progressReporter(sink: ProgressSink, now: () => number = Date.no
       }
       if (sink.isTTY) {
         const width = Math.max(10, Math.min(40, (sink.columns ?? 80) - 60));
-        const frac = p.total ? Math.min(1, p.bytes / p.total) : 0;
-        const filled = Math.round(frac * width);
-        const bar = p.total ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}%` : '';
-        sink.write(`\r\x1b[2K${p.name} ${bar}  ${line(p)}`);
+        redraw(sink, `${p.name} ${p.total ? bar(p.bytes / p.total, width) : ''}  ${line(p)}`);
         drawn = true;
         return;
       }

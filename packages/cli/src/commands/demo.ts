@@ -1,0 +1,78 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '@effnet/core';
+import { Classifier, contactSheetPng, generateShape, SHAPE_CLASSES } from '@effnet/tasks';
+import sharp from 'sharp';
+import { formatTable } from '../table.js';
+
+export const DEMO_USAGE = `  effnet demo [--count 12] [--seed N] [--out effnet-demo]
+                                                    offline: classify fresh synthetic images with the embedded
+                                                    effnet-shapes model on ONNX Runtime and on TensorFlow.js`;
+
+/**
+ * What `npm start` runs: generates labelled shape images, classifies them with the embedded model on both backends,
+ * prints predictions and agreement, and writes the images and a contact sheet.
+ */
+export async function demoCli(args: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({ args, options: { count: { type: 'string', default: '12' }, seed: { type: 'string' }, out: { type: 'string', default: 'effnet-demo' } } });
+  const count = Number(values.count);
+  const seed = values.seed !== undefined ? Number(values.seed) : Date.now() % 1_000_000;
+  const dir = resolve(values.out!);
+  await mkdir(dir, { recursive: true });
+  const images = Array.from({ length: count }, (_, i) => generateShape(seed, i, { size: 64 }));
+  const files: string[] = [];
+  for (const [i, im] of images.entries()) {
+    const file = join(dir, `${String(i).padStart(2, '0')}-${im.className}.png`);
+    await writeFileAtomic(file, await sharp(Buffer.from(im.data), { raw: { width: im.width, height: im.height, channels: 3 } }).png().toBuffer());
+    files.push(file);
+  }
+  out(`generated ${count} images of ${SHAPE_CLASSES.join(', ')} (seed ${seed}) in ${dir}`);
+
+  const onnx = await Classifier.load('effnet-shapes', { backend: 'onnx', device: 'cpu' });
+  const tfjs = await Classifier.load('effnet-shapes', { backend: 'tfjs', device: 'auto' });
+  try {
+    const t0 = performance.now();
+    const a = await onnx.classify(files, { topK: 1 });
+    const t1 = performance.now();
+    const b = await tfjs.classify(files, { topK: 1 });
+    const t2 = performance.now();
+    let agree = 0;
+    let correctOnnx = 0;
+    let correctTfjs = 0;
+    let maxProbDiff = 0;
+    const rows = a.results.map((r, i) => {
+      const o = r.top[0]!;
+      const t = b.results[i]!.top[0]!;
+      const truth = images[r.index]!.className;
+      if (o.index === t.index) agree++;
+      if (o.label === truth) correctOnnx++;
+      if (t.label === truth) correctTfjs++;
+      maxProbDiff = Math.max(maxProbDiff, Math.abs(o.prob - t.prob));
+      return [files[r.index]!.split('/').at(-1)!, truth, `${o.label} ${(100 * o.prob).toFixed(1)}%`, `${t.label} ${(100 * t.prob).toFixed(1)}%`, o.index === t.index ? 'yes' : 'NO'];
+    });
+    out('');
+    out(formatTable(['image', 'true class', `ONNX Runtime (${onnx.device})`, `TensorFlow.js (${tfjs.device})`, 'agree'], rows));
+    out('');
+    out(`ONNX Runtime: ${correctOnnx}/${count} correct in ${(t1 - t0).toFixed(0)} ms; TensorFlow.js: ${correctTfjs}/${count} correct in ${(t2 - t1).toFixed(0)} ms`);
+    out(`the backends agree on ${agree}/${count} images; largest probability difference ${maxProbDiff.toExponential(1)}`);
+    const sheet = await contactSheetPng(
+      a.results.map((r) => {
+        const im = images[r.index]!;
+        const p = r.top[0]!;
+        return { data: im.data, width: im.width, height: im.height, caption: `${p.label} ${(100 * p.prob).toFixed(0)}%\ntrue: ${im.className}`, ok: p.label === im.className };
+      }),
+      join(dir, 'contact-sheet.png'),
+      { columns: Math.min(6, count), title: `effnet-shapes on ONNX Runtime, seed ${seed}` },
+    );
+    out(`wrote ${sheet.file}`);
+  } finally {
+    await onnx.dispose();
+    await tfjs.dispose();
+  }
+  out('');
+  out('Real photos need an ImageNet model, which is downloaded once (network needed), then works offline:');
+  out('  npx effnet pull efficientnet_b0.ra_in1k');
+  out('  npx effnet classify photo.jpg --model efficientnet_b0.ra_in1k');
+  return 0;
+}

@@ -1,0 +1,103 @@
+import { stat } from 'node:fs/promises';
+import { type Device, getBackend, type Runner, type Tensor } from '@effnet/core';
+import { loadPretrained, type Preprocessing } from '@effnet/zoo';
+import type { ImageSource } from '../images/decode.js';
+import { type BatchError, preprocessBatch } from '../images/preprocess.js';
+import { labelsFor } from '../labels/imagenet.js';
+import { softmax, type TopKEntry, topK } from '../labels/topk.js';
+import { loadCheckpoint } from './model-card.js';
+
+export interface ClassifierOptions {
+  backend?: 'onnx' | 'tfjs';
+  device?: Device;
+  threads?: number;
+}
+
+export interface Classification {
+  /** The image's name (its path, or the name given with its bytes). */
+  name: string;
+  /** Position in the input list. */
+  index: number;
+  top: TopKEntry[];
+}
+
+export interface ClassifyResult {
+  results: Classification[];
+  /** Images that could not be read (with skipErrors). */
+  errors: BatchError[];
+}
+
+/** Images in, labels out: preprocessing, a backend runner, softmax and top-k. */
+export class Classifier {
+  constructor(
+    readonly runner: Runner,
+    readonly preprocessing: Preprocessing,
+    readonly labels: readonly string[],
+    /** Where the model came from (a zoo name or a checkpoint path). */
+    readonly source: string,
+    private readonly release: () => Promise<void> | void = () => runner.dispose(),
+  ) {}
+
+  /** A zoo name (pretrained, e.g. efficientnet_b0.ra_in1k or effnet-shapes) or a checkpoint (directory, .json or .safetensors). */
+  static async load(model: string, o: ClassifierOptions = {}): Promise<Classifier> {
+    const isPath = await stat(model).then(
+      () => true,
+      () => false,
+    );
+    if (isPath) return Classifier.fromCheckpoint(model, o);
+    const m = await loadPretrained(model, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads });
+    const labels = labelsOrIndices(m.labels, m.numClasses);
+    return new Classifier(m.runner, m.preprocessing, labels, model, () => m.dispose());
+  }
+
+  static async fromCheckpoint(path: string, o: ClassifierOptions = {}): Promise<Classifier> {
+    const ck = await loadCheckpoint(path);
+    const backend = await getBackend(o.backend ?? 'onnx');
+    const runner = await backend.load(ck.graph, ck.weights, { device: o.device ?? 'cpu', threads: o.threads });
+    return new Classifier(runner, ck.card.preprocessing, ck.card.classes, path);
+  }
+
+  get device(): string {
+    return this.runner.device;
+  }
+
+  /** Logits for a preprocessed NCHW batch. */
+  async logits(batch: Tensor): Promise<Tensor> {
+    const out = await this.runner.run(batch);
+    return Object.values(out)[0]!;
+  }
+
+  /** Top-k labels with softmax probabilities for each image. With skipErrors, unreadable images are reported and the rest classified. */
+  async classify(images: readonly ImageSource[], o: { topK?: number; skipErrors?: boolean; batchSize?: number } = {}): Promise<ClassifyResult> {
+    const k = o.topK ?? 5;
+    const batchSize = o.batchSize ?? 16;
+    const results: Classification[] = [];
+    const errors: BatchError[] = [];
+    for (let start = 0; start < images.length; start += batchSize) {
+      const chunk = images.slice(start, start + batchSize);
+      const batch = await preprocessBatch(chunk, this.preprocessing, { skipErrors: o.skipErrors });
+      for (const e of batch.errors) errors.push({ ...e, index: e.index + start });
+      if (batch.names.length === 0) continue;
+      const logits = await this.logits(batch.tensor);
+      const probs = softmax(logits.data as Float32Array, this.labels.length);
+      const tops = topK(probs, k, { labels: this.labels });
+      tops.forEach((top, row) => results.push({ name: batch.names[row]!, index: batch.indices[row]! + start, top }));
+    }
+    return { results, errors };
+  }
+
+  async dispose(): Promise<void> {
+    await this.release();
+  }
+}
+
+/** Class names for a zoo entry's label set when effnet knows them and they fit the classifier, else class indices. */
+function labelsOrIndices(set: string, numClasses: number): readonly string[] {
+  try {
+    const l = labelsFor(set);
+    if (l.length === numClasses) return l;
+  } catch {
+    // fall through to indices
+  }
+  return Array.from({ length: numClasses }, (_, i) => `class ${i}`);
+}

@@ -1,0 +1,336 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  canTrain,
+  EffnetError,
+  type EfficientNetSpec,
+  getBackend,
+  InvalidSpecError,
+  buildEfficientNet,
+  float32Tensor,
+  lastStagesPrefixes,
+  randomWeights,
+  resolveVariant,
+  selectTrainable,
+  specFor,
+  type Device,
+  type StepResult,
+  type Tensor,
+  type TensorMap,
+  writeSafetensors,
+} from '@effnet/core';
+import { defaultPreprocessing, loadPretrainedWeights, type Preprocessing, Registry } from '@effnet/zoo';
+import { augmentForTraining, type RgbImage } from '../data/augment.js';
+import { loadImageFolders, type Sample } from '../data/image-folder.js';
+import { deriveSeed } from '../data/seed.js';
+import { decodeImage } from '../images/decode.js';
+import { preprocess, writeNormalized } from '../images/preprocess.js';
+import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, writeModelCard } from './model-card.js';
+
+export type FreezeMode = 'none' | 'backbone' | `stages:${number}`;
+
+export interface FineTuneOptions {
+  /** ImageFolder root (a folder per class); with `val`, the training set. */
+  data: string;
+  /** A separate validation ImageFolder with the same classes; else a seeded split of `data`. */
+  val?: string;
+  valFraction?: number;
+  /** A zoo name (pretrained start), a variant (random start, e.g. efficientnet_phi-4), or a checkpoint to continue from. */
+  model: string;
+  epochs: number;
+  batch?: number;
+  lr?: number;
+  weightDecay?: number;
+  optimizer?: 'adamw' | 'adam' | 'sgd';
+  /** 'backbone': train the classifier only; 'stages:K': the last K stages, head and classifier; 'none': everything. */
+  freeze?: FreezeMode;
+  labelSmoothing?: number;
+  /** Input size; default the model's. */
+  size?: number;
+  /** RandomResizedCrop scale range (default [0.08, 1], torchvision's). */
+  cropScale?: [number, number];
+  /** Output directory: model.safetensors + model.json (latest), best.safetensors + best.json (best validation accuracy). */
+  out: string;
+  /** Continue from out/model.json (weights, epoch and schedule position). */
+  resume?: boolean;
+  /** Stop after this many epochs without a better validation accuracy. */
+  patience?: number;
+  seed?: number;
+  device?: Device;
+  /** Card name; default the output directory's name. */
+  name?: string;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+export interface TrainProgress {
+  phase: 'train' | 'val' | 'epoch';
+  epoch: number;
+  epochs: number;
+  step: number;
+  stepsPerEpoch: number;
+  loss?: number;
+  accuracy?: number;
+  lr?: number;
+  imagesPerSecond?: number;
+  valAccuracy?: number;
+  device?: string;
+}
+
+export interface FineTuneResult {
+  card: ModelCard;
+  /** The checkpoint directory. */
+  out: string;
+  stoppedEarly: boolean;
+  history: Record<string, number>[];
+}
+
+export class TrainingError extends EffnetError {
+  override name = 'TrainingError';
+}
+
+interface Start {
+  spec: EfficientNetSpec;
+  arch: string;
+  preprocessing: Preprocessing;
+  /** Backbone weights (the classifier is replaced unless `keepHead`). */
+  weights: TensorMap | null;
+  keepHead: boolean;
+  base: string;
+  epoch: number;
+  step: number;
+  history: Record<string, number>[];
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Where training starts: a checkpoint, a zoo entry's pretrained weights, or a variant's random initialisation. */
+async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Start> {
+  const resumeCard = o.resume ? join(o.out, 'model.json') : null;
+  if (resumeCard && !(await exists(resumeCard))) throw new TrainingError(`--resume: ${resumeCard} does not exist; train without --resume first`);
+  const ckPath = resumeCard ?? ((await exists(o.model)) ? o.model : null);
+  if (ckPath) {
+    const ck = await loadCheckpoint(ckPath);
+    const same = ck.card.classes.join('\n') === classes.join('\n');
+    if (resumeCard && !same) throw new TrainingError(`--resume: the checkpoint's classes (${ck.card.classes.join(', ')}) differ from the dataset's (${classes.join(', ')})`);
+    return {
+      spec: ck.card.spec,
+      arch: ck.card.arch,
+      preprocessing: ck.card.preprocessing,
+      weights: ck.weights,
+      keepHead: same,
+      base: resumeCard ? ck.card.base : ckPath,
+      epoch: resumeCard ? ck.card.epoch : 0,
+      step: resumeCard ? ck.card.step : 0,
+      history: resumeCard ? (ck.card.history ?? []) : [],
+    };
+  }
+  const registry = await Registry.load({});
+  if (registry.has(o.model)) {
+    const p = await loadPretrainedWeights(o.model, { registry });
+    return { spec: p.spec, arch: p.entry.arch, preprocessing: p.entry.preprocessing, weights: p.weights, keepHead: false, base: o.model, epoch: 0, step: 0, history: [] };
+  }
+  const row = resolveVariant(o.model);
+  const spec = specFor(row.name);
+  return { spec, arch: row.name, preprocessing: defaultPreprocessing(row.name), weights: null, keepHead: false, base: 'random', epoch: 0, step: 0, history: [] };
+}
+
+function trainable(graph: Parameters<typeof selectTrainable>[0], freeze: FreezeMode): string[] {
+  if (freeze === 'none') return selectTrainable(graph);
+  if (freeze === 'backbone') return selectTrainable(graph, { train: ['classifier'] });
+  const m = /^stages:(\d+)$/.exec(freeze);
+  if (!m) throw new InvalidSpecError('--freeze', freeze, 'backbone, none, or stages:K (train the last K stages, the head and the classifier)');
+  return selectTrainable(graph, { train: lastStagesPrefixes(graph, Number(m[1])) });
+}
+
+/** Shuffles indices with a seeded Fisher-Yates. */
+function shuffled(n: number, seed: number): number[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  let s = seed >>> 0;
+  for (let i = n - 1; i > 0; i--) {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    const j = s % (i + 1);
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx;
+}
+
+/** Decodes every image once; datasets for fine-tuning are small enough to keep in memory as uint8. */
+async function decodeAll(samples: readonly Sample[]): Promise<RgbImage[]> {
+  const out: RgbImage[] = new Array(samples.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < samples.length) {
+      const i = next++;
+      out[i] = await decodeImage(samples[i]!.path);
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  return out;
+}
+
+/**
+ * Replaces the classifier for the dataset's classes and trains on a training backend (tfjs), with augmentation
+ * (random resized crop, flip), validation each epoch, a checkpoint each epoch and early stopping.
+ */
+export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
+  const seed = o.seed ?? 0;
+  const batchSize = o.batch ?? 32;
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new InvalidSpecError('--epochs', o.epochs, 'a positive integer');
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidSpecError('--batch', batchSize, 'a positive integer');
+  const data = await loadImageFolders({ train: o.data, val: o.val, valFraction: o.valFraction ?? 0.1, seed });
+  const start = await startingPoint(o, data.classes);
+  const size = o.size ?? start.preprocessing.inputSize;
+  const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size };
+  const graph = buildEfficientNet(start.spec, { numClasses: data.classes.length, inputResolution: size });
+  const init = randomWeights(graph, seed);
+  const weights: TensorMap = new Map(init);
+  if (start.weights)
+    for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith('classifier.'))) weights.set(name, t);
+
+  const backend = await getBackend('tfjs');
+  if (!canTrain(backend)) throw new TrainingError('the tfjs backend cannot train; reinstall @effnet/backend-tfjs');
+  const stepsPerEpoch = Math.ceil(data.train.length / batchSize);
+  const totalSteps = stepsPerEpoch * o.epochs;
+  const lr = o.lr ?? (o.freeze === 'backbone' ? 1e-2 : 1e-3);
+  const session = await backend.createTrainer(graph, weights, {
+    optimizer: { kind: o.optimizer ?? 'adamw', lr, weightDecay: o.weightDecay ?? 0.01 },
+    schedule: { kind: 'cosine', totalSteps, warmupSteps: Math.min(Math.ceil(totalSteps * 0.05), 200) },
+    labelSmoothing: o.labelSmoothing ?? 0.1,
+    clipGradNorm: 5,
+    trainable: trainable(graph, o.freeze ?? 'none'),
+    freezeBatchNorm: o.freeze === 'backbone',
+    seed,
+    // The schedule resumes where it stopped (the optimiser's moments restart from zero).
+    startStep: start.step,
+    device: o.device ?? 'auto',
+  });
+
+  const [trainImages, valImages] = await Promise.all([decodeAll(data.train), decodeAll(data.val)]);
+  const valTensor = valImages.length ? evalBatch(valImages, preprocessing) : null;
+  await mkdir(o.out, { recursive: true });
+  const history = [...start.history];
+  let best = Math.max(-1, ...history.map((h) => h.valAccuracy ?? -1));
+  let sinceBest = 0;
+  let stoppedEarly = false;
+  let card: ModelCard | undefined;
+  const plane = 3 * size * size;
+
+  try {
+    for (let epoch = start.epoch; epoch < o.epochs; epoch++) {
+      const order = shuffled(data.train.length, deriveSeed(seed, epoch));
+      let lossSum = 0;
+      let accSum = 0;
+      let seen = 0;
+      const t0 = performance.now();
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const idx = order.slice(s * batchSize, (s + 1) * batchSize);
+        const x = float32Tensor([idx.length, 3, size, size]);
+        const labels = new Int32Array(idx.length);
+        for (let b = 0; b < idx.length; b++) {
+          const i = idx[b]!;
+          const aug = await augmentForTraining(trainImages[i]!, { size, seed: deriveSeed(seed, epoch, i), ...(o.cropScale ? { scale: o.cropScale } : {}) });
+          writeNormalized(aug, preprocessing, x.data as Float32Array, b * plane);
+          labels[b] = data.train[i]!.label;
+        }
+        const r: StepResult = await session.step(x, labels);
+        lossSum += r.loss * idx.length;
+        accSum += r.accuracy * idx.length;
+        seen += idx.length;
+        o.onProgress?.({
+          phase: 'train',
+          epoch: epoch + 1,
+          epochs: o.epochs,
+          step: s + 1,
+          stepsPerEpoch,
+          loss: lossSum / seen,
+          accuracy: accSum / seen,
+          lr: r.lr,
+          imagesPerSecond: seen / ((performance.now() - t0) / 1000),
+          device: session.device,
+        });
+      }
+      const valAccuracy = valTensor ? await accuracyOf(session, valTensor, data.val.map((v) => v.label), batchSize) : Number.NaN;
+      const row = { epoch: epoch + 1, trainLoss: lossSum / seen, trainAccuracy: accSum / seen, valAccuracy, imagesPerSecond: seen / ((performance.now() - t0) / 1000) };
+      history.push(row);
+      o.onProgress?.({ phase: 'epoch', epoch: epoch + 1, epochs: o.epochs, step: stepsPerEpoch, stepsPerEpoch, loss: row.trainLoss, accuracy: row.trainAccuracy, valAccuracy, device: session.device });
+      card = {
+        format: MODEL_CARD_FORMAT,
+        name: o.name ?? o.out.split(/[\\/]/).filter(Boolean).at(-1) ?? 'model',
+        arch: start.arch,
+        spec: start.spec,
+        classes: data.classes,
+        preprocessing,
+        weights: 'model.safetensors',
+        base: start.base,
+        seed,
+        epoch: epoch + 1,
+        step: session.steps,
+        training: {
+          data: o.data,
+          val: o.val ?? `seeded split, valFraction ${o.valFraction ?? 0.1}`,
+          trainImages: data.train.length,
+          valImages: data.val.length,
+          epochs: o.epochs,
+          batch: batchSize,
+          optimizer: o.optimizer ?? 'adamw',
+          lr,
+          weightDecay: o.weightDecay ?? 0.01,
+          schedule: 'cosine with 5% warmup',
+          labelSmoothing: o.labelSmoothing ?? 0.1,
+          freeze: o.freeze ?? 'none',
+          augmentation: `RandomResizedCrop(${size}, scale=${JSON.stringify(o.cropScale ?? [0.08, 1])}), RandomHorizontalFlip(0.5)`,
+          device: session.device,
+        },
+        metrics: { valAccuracy, trainAccuracy: row.trainAccuracy, trainLoss: row.trainLoss },
+        history,
+        created: new Date().toISOString(),
+      };
+      const w = session.weights();
+      await writeSafetensors(join(o.out, 'model.safetensors'), w, { format: 'pt', producer: 'effnet' });
+      await writeModelCard(join(o.out, 'model.json'), card);
+      if (valAccuracy > best) {
+        best = valAccuracy;
+        sinceBest = 0;
+        await writeSafetensors(join(o.out, 'best.safetensors'), w, { format: 'pt', producer: 'effnet' });
+        await writeModelCard(join(o.out, 'best.json'), { ...card, weights: 'best.safetensors' });
+      } else if (o.patience !== undefined && ++sinceBest >= o.patience) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+  } finally {
+    session.dispose();
+  }
+  if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${o.out} already has ${start.epoch} of ${o.epochs} epochs; raise --epochs`);
+  return { card, out: o.out, stoppedEarly, history };
+}
+
+function evalBatch(images: readonly RgbImage[], p: Preprocessing): Tensor {
+  const size = p.inputSize;
+  const x = float32Tensor([images.length, 3, size, size]);
+  images.forEach((im, i) => (x.data as Float32Array).set(preprocess(im, p), i * 3 * size * size));
+  return x;
+}
+
+async function accuracyOf(session: { predict(b: Tensor): Promise<Tensor> }, x: Tensor, labels: number[], batchSize: number): Promise<number> {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const plane = c * h * w;
+  let correct = 0;
+  for (let s = 0; s < n; s += batchSize) {
+    const m = Math.min(batchSize, n - s);
+    const part = float32Tensor([m, c, h, w], (x.data as Float32Array).slice(s * plane, (s + m) * plane));
+    const logits = (await session.predict(part)).data as Float32Array;
+    const k = logits.length / m;
+    for (let i = 0; i < m; i++) {
+      let arg = 0;
+      for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + arg]!) arg = j;
+      if (arg === labels[s + i]) correct++;
+    }
+  }
+  return correct / n;
+}

@@ -1,0 +1,35 @@
+import { EffnetError } from '@effnet/core';
+
+/** An ImageFolder tree that cannot be read as `root/<class>/<image>`. Names the path and what would fix it. */
+export class ImageFolderError extends EffnetError {
+  override name = 'ImageFolderError';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`image folder "${path}": ${reason}`);
+  }
+}
+
+/** An option of a data function (generator, split, augmentation) with a value that cannot work. */
+export class DataOptionError extends EffnetError {
+  override name = 'DataOptionError';
+  constructor(
+    readonly option: string,
+    readonly value: unknown,
+    readonly expected: string,
+  ) {
+    super(`invalid ${option}: ${JSON.stringify(value)} (${expected})`);
+  }
+}
+
+/** A file that could not be written (dataset image, rendered picture). Names the file and the cause. */
+export class OutputFileError extends EffnetError {
+  override name = 'OutputFileError';
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`cannot write "${file}": ${reason}`);
+  }
+}

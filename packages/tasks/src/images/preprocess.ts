@@ -1,0 +1,217 @@
+import { float32Tensor, InvalidSpecError, type Tensor } from '@effnet/core';
+import type { Interpolation, Preprocessing } from '@effnet/zoo';
+import { decodeImage, type ImageSource, type RgbImage, sourceName } from './decode.js';
+import { ImageDecodeError } from './errors.js';
+import { resizeImage } from './resize.js';
+
+export type { Interpolation, Preprocessing } from '@effnet/zoo';
+
+/** timm's DEFAULT_CROP_PCT, used when an entry gives neither cropPct nor resizeSize. */
+export const DEFAULT_CROP_PCT = 0.875;
+
+/** Where the eval transform takes an image: the size it is resized to and the square crop window in that. */
+export interface EvalGeometry {
+  resizedWidth: number;
+  resizedHeight: number;
+  /** The crop window in the resized image; negative or overhanging where torchvision pads with zeros. */
+  cropLeft: number;
+  cropTop: number;
+  cropSize: number;
+  interpolation: Interpolation;
+}
+
+/** Python's round() of a value that is an integer or an integer + 0.5: halves go to the even neighbour. */
+function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Checks the fields the transform reads; throws InvalidSpecError naming the field. */
+export function checkPreprocessing(p: Preprocessing): void {
+  const posInt = (field: string, v: unknown) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidSpecError(`preprocessing.${field}`, v, 'a positive integer (pixels)');
+  };
+  if (p === null || typeof p !== 'object') throw new InvalidSpecError('preprocessing', p, 'an object like { inputSize: 224, cropPct: 0.875, interpolation: "bicubic", mean: [...], std: [...] }');
+  posInt('inputSize', p.inputSize);
+  if (p.resizeSize !== undefined) posInt('resizeSize', p.resizeSize);
+  if (p.cropPct !== undefined && !(typeof p.cropPct === 'number' && p.cropPct > 0 && Number.isFinite(p.cropPct))) {
+    throw new InvalidSpecError('preprocessing.cropPct', p.cropPct, 'a positive fraction of the resized image kept by the crop, e.g. 0.875');
+  }
+  if (p.interpolation !== undefined && !['bicubic', 'bilinear', 'nearest'].includes(p.interpolation)) {
+    throw new InvalidSpecError('preprocessing.interpolation', p.interpolation, "'bicubic', 'bilinear' or 'nearest'");
+  }
+  if (p.cropMode !== undefined && p.cropMode !== 'center' && p.cropMode !== 'squash') {
+    throw new InvalidSpecError('preprocessing.cropMode', p.cropMode, "'center' or 'squash'");
+  }
+  for (const k of ['mean', 'std'] as const) {
+    const v = p[k];
+    const ok = Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (k === 'mean' || x > 0));
+    if (!ok) throw new InvalidSpecError(`preprocessing.${k}`, v, `three numbers for R, G, B on the [0, 1] scale${k === 'std' ? ', all positive' : ''}`);
+  }
+}
+
+/**
+ * The geometry of timm's `transforms_imagenet_eval` (and torchvision's preset, via `resizeSize`) for one image:
+ *
+ * - the short side goes to `resizeSize`, else to floor(inputSize / cropPct) (cropPct defaults to 0.875), and the long
+ *   side to int(short * long / shortIn), as torchvision's `Resize(int)`; with `cropMode: 'squash'` both sides go to
+ *   that size, as timm's `Resize((s, s))`;
+ * - then torchvision's `CenterCrop(inputSize)`: top = round((h - size) / 2) with Python's round (halves to even),
+ *   zero padding where the image is smaller than the crop.
+ */
+export function evalGeometry(width: number, height: number, p: Preprocessing): EvalGeometry {
+  checkPreprocessing(p);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new InvalidSpecError('image size', { width, height }, 'positive integer width and height');
+  }
+  const size = p.inputSize;
+  // Python: math.floor(img_size / crop_pct), both doubles, so the same float division here.
+  const scale = p.resizeSize ?? Math.floor(size / (p.cropPct ?? DEFAULT_CROP_PCT));
+  let resizedWidth: number;
+  let resizedHeight: number;
+  if (p.cropMode === 'squash') {
+    resizedWidth = scale;
+    resizedHeight = scale;
+  } else if (width <= height) {
+    resizedWidth = scale;
+    resizedHeight = Math.trunc((scale * height) / width);
+  } else {
+    resizedHeight = scale;
+    resizedWidth = Math.trunc((scale * width) / height);
+  }
+  const offset = (resized: number) => (size > resized ? -Math.floor((size - resized) / 2) : roundHalfEven((resized - size) / 2));
+  return {
+    resizedWidth,
+    resizedHeight,
+    cropLeft: offset(resizedWidth),
+    cropTop: offset(resizedHeight),
+    cropSize: size,
+    interpolation: p.interpolation ?? 'bicubic',
+  };
+}
+
+/**
+ * The resized and centre-cropped 8-bit RGB image (HWC, inputSize x inputSize), before scaling and normalisation:
+ * torchvision's `CenterCrop(Resize(img))` on a PIL image, pixel for pixel.
+ */
+export function resizeAndCrop(image: RgbImage, p: Preprocessing): RgbImage {
+  const g = evalGeometry(image.width, image.height, p);
+  return resizeImage(image, g.resizedWidth, g.resizedHeight, g.interpolation, { left: g.cropLeft, top: g.cropTop, width: g.cropSize, height: g.cropSize });
+}
+
+/**
+ * The eval transform for one decoded image: resize, centre crop, ToTensor (/255) and Normalize(mean, std), as
+ * float32 CHW (3 x inputSize x inputSize). The arithmetic is torchvision's, in float32.
+ */
+export function preprocess(image: RgbImage, p: Preprocessing): Float32Array {
+  const crop = resizeAndCrop(image, p);
+  const out = new Float32Array(3 * p.inputSize * p.inputSize);
+  writeNormalized(crop, p, out, 0);
+  return out;
+}
+
+/**
+ * ToTensor + Normalize: 8-bit RGB (HWC) -> float32 CHW ((v / 255) - mean) / std, written into `out` from `offset`
+ * (3 x height x width values). Each step is rounded to float32 as torch computes it.
+ */
+export function writeNormalized(crop: RgbImage, p: Pick<Preprocessing, 'mean' | 'std'>, out: Float32Array, offset = 0): void {
+  if (crop.data.length !== crop.width * crop.height * 3) {
+    throw new InvalidSpecError('image data', { length: crop.data.length, width: crop.width, height: crop.height }, `${crop.width * crop.height * 3} bytes of RGB (HWC)`);
+  }
+  if (!Number.isInteger(offset) || offset < 0 || offset + 3 * crop.width * crop.height > out.length) {
+    throw new InvalidSpecError('offset', offset, `room for ${3 * crop.width * crop.height} values in an output of ${out.length}`);
+  }
+  const plane = crop.width * crop.height;
+  const src = crop.data;
+  for (let c = 0; c < 3; c++) {
+    const mean = Math.fround(p.mean[c]!);
+    const std = Math.fround(p.std[c]!);
+    const lut = new Float32Array(256);
+    for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(v / 255) - mean) / std;
+    const base = offset + c * plane;
+    for (let i = 0; i < plane; i++) out[base + i] = lut[src[i * 3 + c]!]!;
+  }
+}
+
+export interface PreprocessBatchOptions {
+  /** Report undecodable images in `errors` and go on with the rest (default false: the first one throws). */
+  skipErrors?: boolean;
+  /** Images decoded at once (default 4). */
+  concurrency?: number;
+}
+
+export interface BatchError {
+  /** Position in the input list. */
+  index: number;
+  name: string;
+  error: ImageDecodeError;
+}
+
+export interface PreprocessedBatch {
+  /** float32 [N, 3, inputSize, inputSize], one row per image that decoded, in input order. */
+  tensor: Tensor;
+  /** The names of the images in `tensor`, row by row. */
+  names: string[];
+  /** The position in the input list of each row of `tensor`. */
+  indices: number[];
+  /** Images that could not be decoded (only with skipErrors). */
+  errors: BatchError[];
+}
+
+/**
+ * Decodes and preprocesses a list of images (paths, bytes, or `{ source, name }`) into one NCHW batch.
+ * Bytes without a name are reported as `<input i>`.
+ *
+ * @throws ImageDecodeError for the first image (in input order) that cannot be decoded, unless `skipErrors`
+ * @throws InvalidSpecError for preprocessing fields that cannot work, before anything is read
+ */
+export async function preprocessBatch(sources: readonly ImageSource[], p: Preprocessing, options: PreprocessBatchOptions = {}): Promise<PreprocessedBatch> {
+  checkPreprocessing(p);
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidSpecError('concurrency', concurrency, 'a positive integer');
+  const n = sources.length;
+  const per = 3 * p.inputSize * p.inputSize;
+  const results: (Float32Array | ImageDecodeError | undefined)[] = new Array(n);
+  let next = 0;
+  let failed = false;
+
+  const worker = async () => {
+    while (next < n && !(failed && !options.skipErrors)) {
+      const i = next++;
+      const src = sources[i]!;
+      const name = sourceName(src, `<input ${i}>`);
+      try {
+        const bytes = typeof src === 'string' || src instanceof Uint8Array ? src : src.source;
+        results[i] = preprocess(await decodeImage(bytes, name), p);
+      } catch (e) {
+        if (!(e instanceof ImageDecodeError)) throw e;
+        results[i] = e;
+        failed = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+
+  const errors: BatchError[] = [];
+  const names: string[] = [];
+  const indices: number[] = [];
+  const rows: Float32Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = results[i];
+    if (r instanceof ImageDecodeError) {
+      // Everything before the first failure was started, so this is the first bad image in input order.
+      if (!options.skipErrors) throw r;
+      errors.push({ index: i, name: r.file, error: r });
+    } else if (r) {
+      rows.push(r);
+      names.push(sourceName(sources[i]!, `<input ${i}>`));
+      indices.push(i);
+    }
+  }
+  const data = new Float32Array(rows.length * per);
+  rows.forEach((row, k) => data.set(row, k * per));
+  return { tensor: float32Tensor([rows.length, 3, p.inputSize, p.inputSize], data), names, indices, errors };
+}
