@@ -1,12 +1,3 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tsup.shared';
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  // Dependencies (and @tensorflow/* peers) stay external: tsup bundles only our own sources.
-  skipNodeModulesBundle: true,
-});
+export default packageConfig(['src/index.ts']);

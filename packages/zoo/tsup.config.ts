@@ -1,12 +1,4 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tsup.shared';
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  // Dependencies (and @tensorflow/* peers) stay external: tsup bundles only our own sources.
-  skipNodeModulesBundle: true,
-});
+// shims: import.meta.url in the CJS build too (the embedded models are found relative to the package).
+export default packageConfig(['src/index.ts'], { shims: true });
