@@ -5,6 +5,7 @@ import https from 'node:https';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { DownloadError } from './errors.js';
+import { sleep } from './sleep.js';
 
 export interface RetryOptions {
   /** Attempts in a row that make no progress before giving up (default 5). */
@@ -65,19 +66,6 @@ class Transient extends Error {
   }
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /** A sha256 from an ETag-like header value (`"abc..."`, `W/"abc..."`), if it is one. */
 export function sha256FromEtag(value: string | string[] | undefined): string | undefined {

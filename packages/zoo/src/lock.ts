@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { LockTimeoutError } from './errors.js';
+import { sleep } from './sleep.js';
 
 export interface LockOptions {
   /** A lock whose holder stopped refreshing it this long ago is stale (default 5 minutes). */
@@ -30,19 +31,6 @@ export interface Lock {
   release(): Promise<void>;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 async function readLock(path: string): Promise<LockInfo | undefined> {
   try {
