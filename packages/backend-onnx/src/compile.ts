@@ -96,39 +96,30 @@ class Emitter {
     return name;
   }
 
-  /** A shared constant in the model's float type. */
-  floatConst(values: number[], dims: number[] = []): string {
-    const key = `f:${dims.join('x')}:${values.join(',')}`;
+  /** An initializer shared by every node that needs the same values. */
+  private constant(dataType: OnnxDataType, dims: number[], values: number[], raw: () => Uint8Array): string {
+    const key = `${dataType}:${dims.join('x')}:${values.join(',')}`;
     let name = this.consts.get(key);
     if (!name) {
       name = `const_${this.consts.size}`;
       this.consts.set(key, name);
-      this.initializers.push({ name, dataType: this.floatType, dims, raw: floatBytes(values, this.fp16) });
+      this.initializers.push({ name, dataType, dims, raw: raw() });
     }
     return name;
   }
 
-  /** A shared constant that must be float32 whatever the model's type (Resize scales). */
+  /** A constant in the model's float type. */
+  floatConst(values: number[], dims: number[] = []): string {
+    return this.constant(this.floatType, dims, values, () => floatBytes(values, this.fp16));
+  }
+
+  /** A float32 constant whatever the model's type (Resize scales). */
   float32Const(values: number[]): string {
-    const key = `f32:${values.join(',')}`;
-    let name = this.consts.get(key);
-    if (!name) {
-      name = `const_${this.consts.size}`;
-      this.consts.set(key, name);
-      this.initializers.push({ name, dataType: DataType.FLOAT, dims: [values.length], raw: floatBytes(values, false) });
-    }
-    return name;
+    return this.constant(DataType.FLOAT, [values.length], values, () => floatBytes(values, false));
   }
 
   int64Const(values: number[]): string {
-    const key = `i:${values.join(',')}`;
-    let name = this.consts.get(key);
-    if (!name) {
-      name = `const_${this.consts.size}`;
-      this.consts.set(key, name);
-      this.initializers.push({ name, dataType: DataType.INT64, dims: [values.length], raw: int64Bytes(values) });
-    }
-    return name;
+    return this.constant(DataType.INT64, [values.length], values, () => int64Bytes(values));
   }
 
   /** Static [top, left, bottom, right] pads when the input size is known, else null (use auto_pad). */
