@@ -1,6 +1,7 @@
 import { buildEfficientNet, type EfficientNetSpec, randomWeights, readNpy, readSafetensors, specFor, toCanonicalNames, float32Tensor } from '@effnet/core';
 import { OnnxBackend } from '@effnet/backend-onnx';
 import { describe, expect, it } from 'vitest';
+import { everyKind, nontrivialWeights, randomInput } from '../../../testing/graphs.js';
 import { describeWithPeers, maxDiff, torchvisionFixture } from '../../../testing/peers.js';
 import { TfjsBackend, tf } from '../src/index.js';
 
@@ -50,5 +51,26 @@ describe('tfjs inference', () => {
     const r = await backend.load(g, randomWeights(g), { device: 'wasm' });
     await expect(r.run(float32Tensor([1, 64, 64, 3]))).rejects.toThrow(/must be NCHW \[N, 3, 64, 64\], got \[1, 64, 64, 3\]/);
     r.dispose();
+  });
+});
+
+describe('every node kind', () => {
+  it('gives the ONNX backend\'s outputs on tfjs (wasm), at two input sizes and a dynamic batch', async () => {
+    const g = everyKind();
+    const w = nontrivialWeights(g);
+    const onnx = await new OnnxBackend().load(g, w);
+    const tfjs = await backend.load(g, w, { device: 'wasm' });
+    for (const shape of [[1, 3, 32, 32], [3, 3, 37, 29]]) {
+      const x = randomInput(shape);
+      const a = await onnx.run(x);
+      const b = await tfjs.run(x);
+      for (const name of g.outputs) {
+        expect(b[name]!.shape, name).toEqual(a[name]!.shape);
+        const { diff, scale } = maxDiff(b[name]!.data as Float32Array, a[name]!.data as Float32Array);
+        expect(diff, `${name} at [${shape}]`).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
+      }
+    }
+    await onnx.dispose();
+    tfjs.dispose();
   });
 });

@@ -1,7 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildEfficientNet, float32Tensor, randomWeights, readSafetensors, seededNormal, specFor, torchvisionPrefixes, type TensorMap, writeNpy, writeSafetensors } from '@effnet/core';
+import { buildEfficientNet, readSafetensors, specFor, torchvisionPrefixes, type TensorMap, writeNpy, writeSafetensors } from '@effnet/core';
+import { nontrivialWeights, randomInput } from '../../../testing/graphs.js';
 import { expect, it } from 'vitest';
 import { describeWithPeers, maxDiff, runPython } from '../../../testing/peers.js';
 import { TfjsBackend } from '../src/index.js';
@@ -26,13 +27,10 @@ describeWithPeers(['torch', 'torchvision'], 'tfjs training steps vs PyTorch', ()
     const classes = 5;
     const spec = { ...specFor(`efficientnet_phi${phi}`), dropout: 0, dropPathRate: 0 };
     const graph = buildEfficientNet(spec, { numClasses: classes, inputResolution: 32 });
-    const w = randomWeights(graph, 3);
-    const n = seededNormal(9);
-    for (const [name, t] of w) if (/running_(mean|var)$/.test(name)) (t.data as Float32Array).forEach((_, i, a) => (a[i] = name.endsWith('var') ? 0.5 + Math.abs(n()) : 0.1 * n()));
+    const w = nontrivialWeights(graph, 3);
     const dir = mkdtempSync(join(tmpdir(), 'effnet-trainstep-'));
     await writeSafetensors(join(dir, 'weights.safetensors'), toTorchvision(spec, w));
-    const x = float32Tensor([6, 3, 32, 32]);
-    (x.data as Float32Array).forEach((_, i, a) => (a[i] = n()));
+    const x = randomInput([6, 3, 32, 32], 9);
     const labels = Int32Array.from([0, 1, 2, 3, 4, 0]);
     await writeNpy(join(dir, 'input.npy'), x);
     await writeNpy(join(dir, 'labels.npy'), { dtype: 'int64', shape: [6], data: BigInt64Array.from([...labels].map(BigInt)) });
@@ -75,8 +73,8 @@ describeWithPeers(['torch', 'torchvision'], 'tfjs training steps vs PyTorch', ()
       // Adam divides by sqrt(v) + 1e-8: a parameter whose gradient is float32 noise moves by about lr in either
       // framework, in a direction the noise decides. So compare the trajectory as a whole.
       expect(Math.abs(ours[0]! - torchLosses[0]!)).toBeLessThan(1e-4 * torchLosses[0]!);
-      for (let s = 1; s < steps; s++) expect(Math.abs(ours[s]! - torchLosses[s]!)).toBeLessThan(1e-2 * torchLosses[s]!);
-      expect(off / moved).toBeLessThan(0.05);
+      for (let s = 1; s < steps; s++) expect(Math.abs(ours[s]! - torchLosses[s]!)).toBeLessThan(5e-2 * torchLosses[s]!);
+      expect(off / moved).toBeLessThan(0.02);
     }
   });
 });

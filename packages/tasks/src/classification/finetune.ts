@@ -47,6 +47,9 @@ export interface FineTuneOptions {
   labelSmoothing?: number;
   /** Input size; default the model's. */
   size?: number;
+  /** Dropout before the classifier and the stochastic depth rate; default the architecture's. */
+  dropout?: number;
+  dropPath?: number;
   /** RandomResizedCrop scale range (default [0.08, 1], torchvision's). */
   cropScale?: [number, number];
   /** Output directory: model.safetensors + model.json (latest), best.safetensors + best.json (best validation accuracy). */
@@ -186,11 +189,14 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const start = await startingPoint(o, data.classes);
   const size = o.size ?? start.preprocessing.inputSize;
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size };
-  const graph = buildEfficientNet(start.spec, { numClasses: data.classes.length, inputResolution: size });
-  const init = randomWeights(graph, seed);
-  const weights: TensorMap = new Map(init);
+  const spec: EfficientNetSpec = { ...start.spec, ...(o.dropout !== undefined ? { dropout: o.dropout } : {}), ...(o.dropPath !== undefined ? { dropPathRate: o.dropPath } : {}) };
+  const graph = buildEfficientNet(spec, { numClasses: data.classes.length, inputResolution: size });
+  const weights: TensorMap = new Map(randomWeights(graph, seed));
   if (start.weights)
     for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith('classifier.'))) weights.set(name, t);
+  // A new classifier starts at zero: with few classes, timm's uniform(+-1/sqrt(classes)) init gives logits of several
+  // units on the head's features, and the first hundreds of steps go into undoing that.
+  if (!start.keepHead) for (const name of ['classifier.weight', 'classifier.bias']) (weights.get(name)!.data as Float32Array).fill(0);
 
   const backend = await getBackend('tfjs');
   if (!canTrain(backend)) throw new TrainingError('the tfjs backend cannot train; reinstall @effnet/backend-tfjs');
@@ -262,7 +268,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
         format: MODEL_CARD_FORMAT,
         name: o.name ?? o.out.split(/[\\/]/).filter(Boolean).at(-1) ?? 'model',
         arch: start.arch,
-        spec: start.spec,
+        spec,
         classes: data.classes,
         preprocessing,
         weights: 'model.safetensors',
@@ -283,6 +289,8 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
           schedule: 'cosine with 5% warmup',
           labelSmoothing: o.labelSmoothing ?? 0.1,
           freeze: o.freeze ?? 'none',
+          dropout: spec.dropout,
+          dropPath: spec.dropPathRate,
           augmentation: `RandomResizedCrop(${size}, scale=${JSON.stringify(o.cropScale ?? [0.08, 1])}), RandomHorizontalFlip(0.5)`,
           device: session.device,
         },

@@ -1,0 +1,49 @@
+/** Graphs for tests shared by the backends. */
+import { float32Tensor, type Graph, GraphBuilder, randomWeights, seededNormal, type Tensor, type TensorMap } from '@effnet/core';
+
+/** A graph that uses every node kind, as detection and segmentation heads will. */
+export function everyKind(): Graph {
+  const g = new GraphBuilder('every_kind', [{ name: 'input', channels: 3, height: null, width: null }]);
+  let x = g.conv('stem', 'input', { inChannels: 3, outChannels: 8, kernel: 3, stride: 2, padding: { mode: 'same' } });
+  x = g.batchNorm('stem_bn', x, 8, 1e-3, 0.01);
+  x = g.activation('stem_act', x, 'silu');
+  const p = g.maxPool('pool', x, 3, 2, { mode: 'same' });
+  let y = g.conv('lateral', p, { inChannels: 8, outChannels: 8, kernel: 1, padding: { mode: 'symmetric' }, bias: true });
+  y = g.activation('gelu', y, 'gelu');
+  const up = g.resize('up', y, 'nearest', { like: x });
+  const up2 = g.resize('up2', g.activation('hs', p, 'hardSwish'), 'bilinear', { scale: 2 });
+  const fused = g.weightedSum('fuse', [x, up, g.activation('r6', up, 'relu6')]);
+  const se = g.mul('gate', fused, g.activation('hsig', g.globalAvgPool('gap', fused, true), 'hardSigmoid'));
+  const sum = g.add('sum3', [se, g.activation('tanh', fused, 'tanh'), g.activation('relu', fused, 'relu')]);
+  const drop = g.dropPath('dp', g.dropout('do', sum, 0.1), 0.1);
+  const cat = g.concat('cat', [drop, g.activation('sig', drop, 'sigmoid')]);
+  const deconv = g.convTranspose('deconv', cat, { inChannels: 16, outChannels: 4, kernel: 2, stride: 2, bias: true });
+  const soft = g.softmax('probs', deconv, 1);
+  const vec = g.dense('head', g.flatten('flat', g.globalAvgPool('gap2', soft, true)), 4, 5);
+  // Several outputs, so that every kind reaches one: the class vector, the segmentation-style map, the upsampled map.
+  return g.build([vec, soft, up2]);
+}
+
+
+/** A float32 tensor of seeded N(0, 1) values. */
+export function randomInput(shape: number[], seed = 7): Tensor {
+  const n = seededNormal(seed);
+  const t = float32Tensor(shape);
+  const d = t.data as Float32Array;
+  for (let i = 0; i < d.length; i++) d[i] = n();
+  return t;
+}
+
+/** Random weights with BN statistics far from identity, so folding and eps matter. */
+export function nontrivialWeights(g: Graph, seed = 3): TensorMap {
+  const w = randomWeights(g, seed);
+  const n = seededNormal(seed + 1);
+  for (const [name, t] of w) {
+    const d = t.data as Float32Array;
+    if (name.endsWith('running_var')) for (let i = 0; i < d.length; i++) d[i] = 0.5 + Math.abs(n());
+    else if (/running_mean$|bn\d\.bias$|\.bias$/.test(name)) for (let i = 0; i < d.length; i++) d[i] = 0.1 * n();
+    else if (/bn\d\.weight$/.test(name)) for (let i = 0; i < d.length; i++) d[i] = 1 + 0.2 * n();
+  }
+  return w;
+}
+
