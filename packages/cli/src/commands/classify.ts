@@ -10,7 +10,7 @@ export const CLASSIFY_USAGE = `  effnet classify <image|dir...> --model <zoo nam
                                                     labels for JPEG/PNG/WebP images (a table, or JSON lines)
   effnet train --data <dir> --model <zoo name|variant|checkpoint> --epochs N [--batch B] [--lr X]
              [--freeze backbone|none|stages:K] [--label-smoothing X] [--val <dir>] [--size N]
-             [--patience N] [--resume] [--seed N] [--out dir] [--crop-scale 0.08,1] [--dropout X] [--drop-path X]
+             [--patience N] [--resume] [--seed N] [--out dir] [--crop-scale 0.08,1] [--crop-pct X] [--dropout X] [--drop-path X]
                                                     fine-tune on an ImageFolder (tfjs backend)
   effnet eval --data <dir> --weights <checkpoint file or --out dir> [--json] [--heatmap file.png]
                                                     accuracy, per-class precision/recall/F1, confusion matrix`;
@@ -109,6 +109,7 @@ export async function trainCli(args: string[], out: (s: string) => void, progres
       'crop-scale': { type: 'string' },
       dropout: { type: 'string' },
       'drop-path': { type: 'string' },
+      'crop-pct': { type: 'string' },
     },
   });
   for (const req of ['data', 'model', 'epochs'] as const) if (!values[req]) throw new EffnetError(`effnet train needs --${req}\n\n${CLASSIFY_USAGE}`);
@@ -135,6 +136,7 @@ export async function trainCli(args: string[], out: (s: string) => void, progres
     out: values.out!,
     device: values.device as never,
     cropScale,
+    cropPct: num('crop-pct', values['crop-pct']),
     dropout: num('dropout', values.dropout),
     dropPath: num('drop-path', values['drop-path']),
     onProgress: trainReporter(progress),

@@ -20,7 +20,7 @@ export async function demoCli(args: string[], out: (s: string) => void): Promise
   const seed = values.seed !== undefined ? Number(values.seed) : Date.now() % 1_000_000;
   const dir = resolve(values.out!);
   await mkdir(dir, { recursive: true });
-  const images = Array.from({ length: count }, (_, i) => generateShape(seed, i, { size: 64 }));
+  const images = Array.from({ length: count }, (_, i) => generateShape(seed, i, { size: 48 }));
   const files: string[] = [];
   for (const [i, im] of images.entries()) {
     const file = join(dir, `${String(i).padStart(2, '0')}-${im.className}.png`);

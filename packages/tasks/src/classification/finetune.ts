@@ -47,6 +47,8 @@ export interface FineTuneOptions {
   labelSmoothing?: number;
   /** Input size; default the model's. */
   size?: number;
+  /** Eval transform's crop_pct (validation here, and the model card's preprocessing); default the model's. 1 = no crop. */
+  cropPct?: number;
   /** Dropout before the classifier and the stochastic depth rate; default the architecture's. */
   dropout?: number;
   dropPath?: number;
@@ -188,7 +190,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const data = await loadImageFolders({ train: o.data, val: o.val, valFraction: o.valFraction ?? 0.1, seed });
   const start = await startingPoint(o, data.classes);
   const size = o.size ?? start.preprocessing.inputSize;
-  const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size };
+  const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, ...(o.cropPct !== undefined ? { cropPct: o.cropPct } : {}) };
   const spec: EfficientNetSpec = { ...start.spec, ...(o.dropout !== undefined ? { dropout: o.dropout } : {}), ...(o.dropPath !== undefined ? { dropPathRate: o.dropPath } : {}) };
   const graph = buildEfficientNet(spec, { numClasses: data.classes.length, inputResolution: size });
   const weights: TensorMap = new Map(randomWeights(graph, seed));
