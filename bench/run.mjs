@@ -52,11 +52,17 @@ for (const variant of values.variants.split(',')) {
       'PyTorch-exported ONNX': () => sh(process.execPath, [join(root, 'bench', 'onnx-worker.mjs'), join(fixture, 'torch.onnx'), String(batch), String(res), n, String(THREADS)]),
       'PyTorch eager': () => sh(PYTHON, [join(root, 'bench', 'torch_worker.py'), fixture, variant, String(batch), String(res), n, String(THREADS)]),
     };
-    for (const [runtime, fn] of Object.entries(runs)) {
-      process.stderr.write(`${variant} batch ${batch}: ${runtime}...\n`);
-      const r = JSON.parse(fn().trim().split('\n').at(-1));
-      rows.push({ variant, resolution: res, batch, runtime, ...stats(r.latencies, batch), peakRssMB: r.peakRssMB, iterations: r.latencies.length });
-    }
+    // Two rounds in alternating order, best round per runtime: on a noisy 2-core machine, whichever process runs
+    // while something else wakes up loses; alternating and keeping the best round removes most of that bias.
+    const best = {};
+    for (let round = 0; round < 2; round++)
+      for (const [runtime, fn] of Object.entries(runs)) {
+        process.stderr.write(`${variant} batch ${batch}: ${runtime} (round ${round + 1})...\n`);
+        const r = JSON.parse(fn().trim().split('\n').at(-1));
+        const row = { variant, resolution: res, batch, runtime, ...stats(r.latencies, batch), peakRssMB: r.peakRssMB, iterations: r.latencies.length };
+        if (!best[runtime] || row.p50 < best[runtime].p50) best[runtime] = row;
+      }
+    rows.push(...Object.values(best));
   }
 }
 
