@@ -1,22 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildEfficientNet, readSafetensors, specFor, torchvisionPrefixes, type TensorMap, writeNpy, writeSafetensors } from '@effnet/core';
+import { buildEfficientNet, readSafetensors, specFor, toTorchvision, writeNpy, writeSafetensors } from '@effnet/core';
 import { nontrivialWeights, randomInput } from '../../../testing/graphs.js';
 import { expect, it } from 'vitest';
 import { describeWithPeers, maxDiff, runPython } from '../../../testing/peers.js';
 import { TfjsBackend } from '../src/index.js';
-
-/** Canonical names -> torchvision's, the table read backwards. */
-function toTorchvision(spec: Parameters<typeof torchvisionPrefixes>[0], w: TensorMap): TensorMap {
-  const back = new Map([...torchvisionPrefixes(spec)].map(([tv, ours]) => [ours, tv]));
-  const out: TensorMap = new Map();
-  for (const [name, t] of w) {
-    const dot = name.lastIndexOf('.');
-    out.set(`${back.get(name.slice(0, dot))}${name.slice(dot)}`, t);
-  }
-  return out;
-}
 
 describeWithPeers(['torch', 'torchvision'], 'tfjs training steps vs PyTorch', () => {
   it.each([

@@ -11,15 +11,12 @@ import { join } from 'node:path';
 import {
   buildEfficientNet,
   type EfficientNetSpec,
-  float32Tensor,
   type Graph,
   randomWeights,
   seededNormal,
   serializeSafetensors,
   specFor,
-  type Tensor,
   type TensorMap,
-  torchvisionPrefixes,
   type WeightFamily,
 } from '@effnet/core';
 
@@ -172,30 +169,11 @@ export function testWeights(graph: Graph, seed = 1): TensorMap {
   return w;
 }
 
-/** Canonical weights renamed to torchvision's names, through the inverse of core's table. */
-export function asTorchvision(spec: EfficientNetSpec, w: TensorMap): TensorMap {
-  const inverse = new Map([...torchvisionPrefixes(spec)].map(([tv, ours]) => [ours, tv]));
-  const out: TensorMap = new Map();
-  for (const [name, t] of w) {
-    const dot = name.lastIndexOf('.');
-    const tv = inverse.get(name.slice(0, dot));
-    if (!tv) throw new Error(`no torchvision name for ${name}`);
-    out.set(`${tv}${name.slice(dot)}`, t);
-  }
-  return out;
-}
-
 export function safetensorsBytes(w: TensorMap): Uint8Array {
   return serializeSafetensors(w);
 }
 
-export function randomInput(shape: number[], seed = 11): Tensor {
-  const n = seededNormal(seed);
-  const t = float32Tensor(shape);
-  const d = t.data as Float32Array;
-  for (let i = 0; i < d.length; i++) d[i] = n();
-  return t;
-}
+export { randomInput } from '../../../testing/graphs.js';
 
 /** Bytes that are not a model (for pull tests that never parse the file). */
 export function blob(size: number, seed = 3): Uint8Array {

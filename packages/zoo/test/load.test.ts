@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OnnxBackend } from '@effnet/backend-onnx';
-import { buildEfficientNet, parseSafetensors, specFor, type Tensor, toCanonicalNames, WeightMismatchError } from '@effnet/core';
+import { buildEfficientNet, parseSafetensors, specFor, type Tensor, toCanonicalNames, toTorchvision, WeightMismatchError } from '@effnet/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPretrained, loadPretrainedWeights, normalize, NotLoadableError, Registry } from '../src/index.js';
-import { asTorchvision, cleanEnv, randomInput, removeTempDirs, safetensorsBytes, sendBody, sha256, smallModel, tempDir, TestServer, testWeights } from './helpers.js';
+import { cleanEnv, randomInput, removeTempDirs, safetensorsBytes, sendBody, sha256, smallModel, tempDir, TestServer, testWeights } from './helpers.js';
 
 const server = new TestServer();
 let registryFile = '';
@@ -29,7 +29,7 @@ beforeAll(async () => {
   const w = testWeights(graph, 3);
   files.timm = safetensorsBytes(w);
   const tv = smallModel('efficientnet_b0', 'torchvision');
-  files.torchvision = safetensorsBytes(asTorchvision(tv.spec, testWeights(tv.graph, 4)));
+  files.torchvision = safetensorsBytes(toTorchvision(tv.spec, testWeights(tv.graph, 4)));
   for (const k of Object.keys(files)) server.route(`/${k}/model.safetensors`, (req, res, n) => sendBody(req, res, files[k]!, n));
   const pre = { inputSize: 32, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
   const e = (name: string, arch: string, family: string, file: string) => ({ name, arch, family, format: 'safetensors', url: `${base}/${file}/model.safetensors`, sha256: sha256(files[file]!), preprocessing: pre, numClasses: 10 });

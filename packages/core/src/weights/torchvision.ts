@@ -1,4 +1,5 @@
 import type { BlockSpec } from '../blocks.js';
+import { InvalidSpecError } from '../errors.js';
 import type { EfficientNetSpec } from '../spec.js';
 import type { TensorMap } from '../tensor.js';
 
@@ -66,6 +67,19 @@ export function fromTorchvision(spec: EfficientNetSpec, tensors: TensorMap): Ten
     const dot = name.lastIndexOf('.');
     const ours = dot > 0 ? prefixes.get(name.slice(0, dot)) : undefined;
     out.set(ours ? `${ours}${name.slice(dot)}` : name, t);
+  }
+  return out;
+}
+
+/** Canonical weights under torchvision's names (the table read backwards), e.g. to hand a model to torchvision users. */
+export function toTorchvision(spec: EfficientNetSpec, tensors: TensorMap): TensorMap {
+  const inverse = new Map([...torchvisionPrefixes(spec)].map(([tv, ours]) => [ours, tv]));
+  const out: TensorMap = new Map();
+  for (const [name, t] of tensors) {
+    const dot = name.lastIndexOf('.');
+    const tv = dot > 0 ? inverse.get(name.slice(0, dot)) : undefined;
+    if (!tv) throw new InvalidSpecError('weight name', name, 'a parameter of the spec (it has no torchvision name)');
+    out.set(`${tv}${name.slice(dot)}`, t);
   }
   return out;
 }
