@@ -60,7 +60,7 @@ describe('fine-tuning', () => {
     }
     const out = join(dir, 'run');
     const r = await fineTune({ data, model: 'effnet-shapes', epochs: 3, batch: 16, freeze: 'backbone', lr: 0.02, out, seed: 1, valFraction: 0.2, cropScale: [0.6, 1] });
-    console.info(`fine-tune history: ${JSON.stringify(r.history.map((h) => [h.trainLoss.toFixed(3), h.valAccuracy.toFixed(2)]))}`);
+    console.info(`fine-tune history: ${JSON.stringify(r.history.map((h) => [h.trainLoss!.toFixed(3), h.valAccuracy!.toFixed(2)]))}`);
     expect(r.card.classes).toEqual(keep);
     expect(r.card.base).toBe('effnet-shapes');
     expect(r.card.metrics!.valAccuracy).toBeGreaterThanOrEqual(0.9);

@@ -1,8 +1,7 @@
-import { seededRandom } from '@effnet/core';
+import { seededRandom, InvalidSpecError } from '@effnet/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { augmentForTraining, flipHorizontal, randomResizedCropParams, resizedCrop, type RgbImage } from './augment.js';
-import { DataOptionError } from './errors.js';
 import { deriveSeed } from './seed.js';
 import { generateShape } from './shapes.js';
 
@@ -77,7 +76,7 @@ describe('randomResizedCropParams (torchvision get_params)', () => {
   });
 
   it('rejects unusable ranges', () => {
-    expect(() => randomResizedCropParams(10, 10, () => 0.5, { scale: [0.5, 0.1] })).toThrow(DataOptionError);
+    expect(() => randomResizedCropParams(10, 10, () => 0.5, { scale: [0.5, 0.1] })).toThrow(InvalidSpecError);
     expect(() => randomResizedCropParams(10, 10, () => 0.5, { ratio: [0, 1] })).toThrow(/positive numbers/);
   });
 });

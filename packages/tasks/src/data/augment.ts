@@ -4,8 +4,7 @@
  * ratio, then a centre crop clamped to the ratio range) followed by a horizontal flip. The crop is resized
  * with sharp's bilinear kernel; it is not meant to match torchvision's pixels, only its distribution of crops.
  */
-import { seededRandom } from '@effnet/core';
-import { DataOptionError } from './errors.js';
+import { seededRandom, InvalidSpecError } from '@effnet/core';
 import type { RgbImage } from '../images/decode.js';
 
 export type { RgbImage };
@@ -38,17 +37,17 @@ function roundHalfEven(x: number): number {
 function checkRange(name: string, range: readonly [number, number], allowZero: boolean): void {
   const [lo, hi] = range;
   if (!(Number.isFinite(lo) && Number.isFinite(hi) && (allowZero ? lo >= 0 : lo > 0) && hi > 0 && lo <= hi)) {
-    throw new DataOptionError(name, range, `a range [min, max] of ${allowZero ? 'non-negative' : 'positive'} numbers with min <= max`);
+    throw new InvalidSpecError(name, range, `a range [min, max] of ${allowZero ? 'non-negative' : 'positive'} numbers with min <= max`);
   }
 }
 
 function checkImage(image: RgbImage): void {
   const { width, height, data } = image;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new DataOptionError('image size', { width, height }, 'positive integer width and height');
+    throw new InvalidSpecError('image size', { width, height }, 'positive integer width and height');
   }
   if (data.length !== width * height * 3) {
-    throw new DataOptionError(
+    throw new InvalidSpecError(
       'image data length',
       data.length,
       `width * height * 3 = ${width * height * 3} bytes of RGB uint8 HWC for ${width}x${height}; convert grey or RGBA images to RGB first`,
@@ -100,10 +99,10 @@ export function randomResizedCropParams(
 /** Crops `box` out of `image` and resizes it to `size` x `size` with sharp's bilinear kernel. */
 export async function resizedCrop(image: RgbImage, box: CropBox, size: number): Promise<RgbImage> {
   checkImage(image);
-  if (!Number.isInteger(size) || size < 1) throw new DataOptionError('size', size, 'a positive integer number of pixels');
+  if (!Number.isInteger(size) || size < 1) throw new InvalidSpecError('size', size, 'a positive integer number of pixels');
   const { top, left, width, height } = box;
   if (!(top >= 0 && left >= 0 && width >= 1 && height >= 1 && top + height <= image.height && left + width <= image.width)) {
-    throw new DataOptionError('crop box', box, `a box inside the ${image.width}x${image.height} image`);
+    throw new InvalidSpecError('crop box', box, `a box inside the ${image.width}x${image.height} image`);
   }
   const { default: sharp } = await import('sharp');
   const input = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
@@ -112,7 +111,7 @@ export async function resizedCrop(image: RgbImage, box: CropBox, size: number): 
     .resize(size, size, { kernel: 'linear', fit: 'fill' })
     .raw()
     .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new DataOptionError('image channels', info.channels, '3 (RGB)');
+  if (info.channels !== 3) throw new InvalidSpecError('image channels', info.channels, '3 (RGB)');
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }
 
@@ -152,7 +151,7 @@ export interface AugmentedImage extends RgbImage {
 /** RandomResizedCrop(size, scale, ratio) then RandomHorizontalFlip(hflip), as torchvision's training transform. */
 export async function augmentForTraining(image: RgbImage, options: TrainAugmentOptions): Promise<AugmentedImage> {
   const p = options.hflip ?? 0.5;
-  if (!(p >= 0 && p <= 1)) throw new DataOptionError('hflip', p, 'a probability in [0, 1]');
+  if (!(p >= 0 && p <= 1)) throw new InvalidSpecError('hflip', p, 'a probability in [0, 1]');
   checkImage(image);
   const random = seededRandom(options.seed);
   const box = randomResizedCropParams(image.height, image.width, random, options);

@@ -11,18 +11,6 @@ export class ImageFolderError extends EffnetError {
   }
 }
 
-/** An option of a data function (generator, split, augmentation) with a value that cannot work. */
-export class DataOptionError extends EffnetError {
-  override name = 'DataOptionError';
-  constructor(
-    readonly option: string,
-    readonly value: unknown,
-    readonly expected: string,
-  ) {
-    super(`invalid ${option}: ${JSON.stringify(value)} (${expected})`);
-  }
-}
-
 /** A file that could not be written (dataset image, rendered picture). Names the file and the cause. */
 export class OutputFileError extends EffnetError {
   override name = 'OutputFileError';

@@ -1,9 +1,10 @@
+import { InvalidSpecError } from '@effnet/core';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataOptionError, ImageFolderError } from './errors.js';
+import { ImageFolderError } from './errors.js';
 import { isImageFile, loadImageFolders, scanImageFolder, splitSamples } from './image-folder.js';
 
 let base: string;
@@ -119,7 +120,7 @@ describe('splitSamples', () => {
   });
 
   it('rejects a fraction outside [0, 1)', () => {
-    for (const f of [-0.1, 1, 1.5, Number.NaN]) expect(() => splitSamples([], { valFraction: f })).toThrow(DataOptionError);
+    for (const f of [-0.1, 1, 1.5, Number.NaN]) expect(() => splitSamples([], { valFraction: f })).toThrow(InvalidSpecError);
   });
 });
 

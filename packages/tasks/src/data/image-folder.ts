@@ -6,8 +6,8 @@
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { seededRandom } from '@effnet/core';
-import { DataOptionError, ImageFolderError } from './errors.js';
+import { seededRandom, InvalidSpecError } from '@effnet/core';
+import { ImageFolderError } from './errors.js';
 import { deriveSeed } from './seed.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'] as const;
@@ -134,7 +134,7 @@ export function splitSamples<T extends { label: number }>(samples: readonly T[],
   const { valFraction } = options;
   const seed = options.seed ?? 0;
   if (!(valFraction >= 0 && valFraction < 1)) {
-    throw new DataOptionError('valFraction', valFraction, 'a fraction in [0, 1) of each class to hold out for validation');
+    throw new InvalidSpecError('valFraction', valFraction, 'a fraction in [0, 1) of each class to hold out for validation');
   }
   const byLabel = new Map<number, number[]>();
   samples.forEach((s, i) => {

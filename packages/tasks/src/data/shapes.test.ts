@@ -1,10 +1,10 @@
+import { InvalidSpecError } from '@effnet/core';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataOptionError } from './errors.js';
 import { scanImageFolder } from './image-folder.js';
 import { SHAPE_CLASSES, generateShape, generateShapeDataset, renderShape, shapeParams, type ShapeClass, type ShapeParams } from './shapes.js';
 
@@ -112,7 +112,7 @@ describe('generateShape', () => {
   });
 
   it('rejects bad options with what would fix them', () => {
-    expect(() => generateShape(0, -1)).toThrow(DataOptionError);
+    expect(() => generateShape(0, -1)).toThrow(InvalidSpecError);
     expect(() => generateShape(0, 1.5)).toThrow(/non-negative integer/);
     expect(() => generateShape(0, 0, { size: 3 })).toThrow(/8 to 4096/);
     expect(() => generateShape(0, 0, { supersample: 0 })).toThrow(/supersample/);

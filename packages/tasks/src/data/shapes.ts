@@ -5,9 +5,8 @@
  * noise. Edges are antialiased by supersampling. Every image is a pure function of (seed, index):
  * `shapeParams` draws the record, `renderShape` turns it into pixels.
  */
-import { seededNormal, seededRandom } from '@effnet/core';
+import { seededNormal, seededRandom, InvalidSpecError } from '@effnet/core';
 import { join } from 'node:path';
-import { DataOptionError } from './errors.js';
 import { deriveSeed } from './seed.js';
 import { writeFileViaTemp } from './write-file.js';
 
@@ -73,13 +72,13 @@ const MIN_CONTRAST = 150;
 
 function checkSize(size: number): void {
   if (!Number.isInteger(size) || size < 8 || size > 4096) {
-    throw new DataOptionError('size', size, 'an integer number of pixels from 8 to 4096');
+    throw new InvalidSpecError('size', size, 'an integer number of pixels from 8 to 4096');
   }
 }
 
 function checkIndex(index: number): void {
   if (!Number.isInteger(index) || index < 0) {
-    throw new DataOptionError('index', index, 'a non-negative integer');
+    throw new InvalidSpecError('index', index, 'a non-negative integer');
   }
 }
 
@@ -209,7 +208,7 @@ function insideStar(u: number, v: number, inner: number): boolean {
 export function renderShape(p: ShapeParams, noiseSeed: number, options: { supersample?: number } = {}): Uint8Array {
   const ss = options.supersample ?? 4;
   if (!Number.isInteger(ss) || ss < 1 || ss > 16) {
-    throw new DataOptionError('supersample', ss, 'an integer from 1 to 16 (samples per pixel along each axis)');
+    throw new InvalidSpecError('supersample', ss, 'an integer from 1 to 16 (samples per pixel along each axis)');
   }
   const { size } = p;
   const out = new Uint8Array(size * size * 3);
@@ -332,11 +331,11 @@ export async function generateShapeDataset(dir: string, options: ShapeDatasetOpt
   const seed = options.seed ?? 0;
   const format = options.format ?? 'png';
   if (!Number.isInteger(perClass) || perClass < 1) {
-    throw new DataOptionError('perClass', perClass, 'a positive integer number of images per class');
+    throw new InvalidSpecError('perClass', perClass, 'a positive integer number of images per class');
   }
   checkSize(size);
   if (format !== 'png' && format !== 'jpeg') {
-    throw new DataOptionError('format', format, "'png' or 'jpeg'");
+    throw new InvalidSpecError('format', format, "'png' or 'jpeg'");
   }
   const { default: sharp } = await import('sharp');
   const k = SHAPE_CLASSES.length;
