@@ -1,11 +1,10 @@
-import { stat } from 'node:fs/promises';
 import { type Device, getBackend, type Runner, type Tensor } from '@effnet/core';
 import { loadPretrained, type Preprocessing } from '@effnet/zoo';
 import type { ImageSource } from '../images/decode.js';
 import { type BatchError, preprocessBatch } from '../images/preprocess.js';
 import { labelsFor } from '../labels/imagenet.js';
 import { softmax, type TopKEntry, topK } from '../labels/topk.js';
-import { loadCheckpoint } from './model-card.js';
+import { exists, loadCheckpoint } from './model-card.js';
 
 export interface ClassifierOptions {
   backend?: 'onnx' | 'tfjs';
@@ -40,11 +39,7 @@ export class Classifier {
 
   /** A zoo name (pretrained, e.g. efficientnet_b0.ra_in1k or effnet-shapes) or a checkpoint (directory, .json or .safetensors). */
   static async load(model: string, o: ClassifierOptions = {}): Promise<Classifier> {
-    const isPath = await stat(model).then(
-      () => true,
-      () => false,
-    );
-    if (isPath) return Classifier.fromCheckpoint(model, o);
+    if (await exists(model)) return Classifier.fromCheckpoint(model, o);
     const m = await loadPretrained(model, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads });
     const labels = labelsOrIndices(m.labels, m.numClasses);
     return new Classifier(m.runner, m.preprocessing, labels, model, () => m.dispose());

@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   canTrain,
@@ -25,7 +25,7 @@ import { loadImageFolders, type Sample } from '../data/image-folder.js';
 import { deriveSeed } from '../data/seed.js';
 import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
-import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, writeModelCard } from './model-card.js';
+import { exists, loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, writeModelCard } from './model-card.js';
 
 export type FreezeMode = 'none' | 'backbone' | `stages:${number}`;
 
@@ -106,12 +106,6 @@ interface Start {
   history: Record<string, number>[];
 }
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Where training starts: a checkpoint, a zoo entry's pretrained weights, or a variant's random initialisation. */
 async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Start> {

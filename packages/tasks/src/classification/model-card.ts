@@ -36,6 +36,14 @@ export async function writeModelCard(path: string, card: ModelCard): Promise<voi
   await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(card, null, 2) + '\n'));
 }
 
+/** Whether a path exists (a checkpoint, rather than a zoo or variant name). */
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
 /** A card path from a directory (its model.json), a .json, or a .safetensors with a .json beside it. */
 async function cardPath(path: string): Promise<string> {
   const s = await stat(path).catch(() => null);
