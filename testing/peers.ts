@@ -12,14 +12,45 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'vitest';
 
 export const PYTHON = process.env.EFFNET_PYTHON ?? '/usr/bin/python3';
-export const INSTALL_HINT = 'apt-get update && apt-get install -y python3-torchvision python3-onnx python3-skimage';
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** `../shared` beside the repository (CI has it; a user's clone does not). EFFNET_SHARED overrides. */
+export const SHARED_DIR = process.env.EFFNET_SHARED ?? join(REPO_ROOT, '..', 'shared');
+const PEERS_DIR = join(SHARED_DIR, 'peers');
+/** Peers that are sources in ../shared/peers rather than Debian packages. */
+const SOURCE_PEERS = new Set(['timm', 'effdet', 'segmentation_models_pytorch', 'pycocotools']);
+export const INSTALL_HINT =
+  'apt-get update && apt-get install -y python3-torchvision python3-omegaconf python3-onnx python3-skimage python3-sklearn cython3 python3-dev ' +
+  '(timm, effdet, segmentation_models_pytorch and pycocotools come from ../shared/peers beside the repository)';
+
+let peersPath: string | null | undefined;
+/**
+ * PYTHONPATH for the source peers: ../shared/peers/py, plus pycocotools built once by ../shared/peers/setup.sh.
+ * null when ../shared is not there.
+ */
+export function peersPythonPath(): string | null {
+  if (peersPath !== undefined) return peersPath;
+  peersPath = null;
+  if (!existsSync(join(PEERS_DIR, 'py'))) return peersPath;
+  peersPath = join(PEERS_DIR, 'py');
+  const r = spawnSync('bash', [join(PEERS_DIR, 'setup.sh')], { encoding: 'utf8', timeout: 600_000 });
+  const m = /EFFNET_PEERS_PYTHONPATH=(\S+)/.exec(r.stdout ?? '');
+  if (r.status === 0 && m) peersPath = m[1]!;
+  return peersPath;
+}
+
+/** The environment peer scripts run in: two threads, the source peers on PYTHONPATH where ../shared has them. */
+export function pythonEnv(): NodeJS.ProcessEnv {
+  const extra = peersPythonPath();
+  const path = [extra, process.env.PYTHONPATH].filter(Boolean).join(':');
+  return { ...process.env, OMP_NUM_THREADS: '2', ...(path ? { PYTHONPATH: path } : {}) };
+}
 
 const cache = new Map<string, boolean>();
 export function pythonHas(modules: string[]): boolean {
   const key = modules.join(',');
   if (!cache.has(key)) {
-    const r = spawnSync(PYTHON, ['-c', modules.map((m) => `import ${m}`).join('; ')], { stdio: 'ignore' });
+    const env = modules.some((m) => SOURCE_PEERS.has(m)) ? pythonEnv() : process.env;
+    const r = spawnSync(PYTHON, ['-c', modules.map((m) => `import ${m}`).join('; ')], { stdio: 'ignore', env });
     cache.set(key, r.status === 0);
   }
   return cache.get(key)!;
@@ -45,7 +76,7 @@ export function describeWithPeers(modules: string[], name: string, fn: () => voi
 
 /** Runs a Python script of the repo with the peer interpreter; throws with its stderr on failure. */
 export function runPython(script: string, args: string[], timeoutMs = 600_000): string {
-  const r = spawnSync(PYTHON, [join(REPO_ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, OMP_NUM_THREADS: '2' } });
+  const r = spawnSync(PYTHON, [join(REPO_ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, env: pythonEnv() });
   if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
   return r.stdout;
 }
