@@ -37,6 +37,8 @@ export interface CompileOptions {
   metadata?: Record<string, string>;
   /** Model doc string. */
   docString?: string;
+  /** Accept NaN and infinities in the weights (default false). */
+  allowNonFinite?: boolean;
 }
 
 export interface CompiledOnnx {
@@ -298,7 +300,7 @@ export function compileToOnnx(graph: Graph, weights: TensorMap, options: Compile
   if (!(SUPPORTED_OPSETS as readonly number[]).includes(opset))
     throw new OnnxCompileError(`opset ${opset} is not supported; use one of ${SUPPORTED_OPSETS.join(', ')} (default ${DEFAULT_OPSET})`);
   const fp16 = options.fp16 ?? false;
-  const bound = bindWeights(graph, weights);
+  const bound = bindWeights(graph, weights, { allowNonFinite: options.allowNonFinite });
   const prepared = prepareForInference(graph, bound, { foldBatchNorm: options.foldBatchNorm ?? true, removeNoOps: options.removeNoOps ?? true });
   const g = prepared.graph;
   const shapes = inferShapes(g);

@@ -1,4 +1,4 @@
-import { type Backend, EffnetError, type Graph, type LoadOptions, type Runner, type Tensor, type TensorMap, registerBackend } from '@effnet/core';
+import { type Backend, checkGraphInput, EffnetError, type Graph, type LoadOptions, type Runner, type Tensor, type TensorMap, registerBackend } from '@effnet/core';
 import type * as Ort from 'onnxruntime-node';
 import { type CompileOptions, compileToOnnx } from './compile.js';
 
@@ -12,9 +12,8 @@ export class DeviceUnavailableError extends EffnetError {
   override name = 'DeviceUnavailableError';
 }
 
-export class InputError extends EffnetError {
-  override name = 'InputError';
-}
+/** Kept under this package's name too: the check itself lives in core (checkGraphInput). */
+export { InputError } from '@effnet/core';
 
 const HINTS: Record<string, string> = {
   cuda:
@@ -59,6 +58,7 @@ export class OnnxRunner implements Runner {
     readonly device: string,
     readonly notes: readonly string[],
     readonly model: Uint8Array,
+    private readonly allowNonFinite = false,
   ) {}
 
   /** The ONNX model bytes this runner executes. */
@@ -66,22 +66,10 @@ export class OnnxRunner implements Runner {
     return this.model;
   }
 
-  checkInput(input: Tensor): void {
-    const inp = this.graph.inputs[0]!;
-    const want = `[N, ${inp.channels}, ${inp.height ?? 'H'}, ${inp.width ?? 'W'}]`;
-    if (input.dtype !== 'float32' || !(input.data instanceof Float32Array))
-      throw new InputError(`input "${inp.name}" must be float32, got ${input.dtype}; convert with toFloat32()`);
-    if (input.shape.length !== 4) throw new InputError(`input "${inp.name}" must be rank 4 NCHW ${want}, got shape [${input.shape.join(', ')}]`);
-    const [n, c, h, w] = input.shape as [number, number, number, number];
-    if (c !== inp.channels || (inp.height !== null && h !== inp.height) || (inp.width !== null && w !== inp.width) || n < 1 || h < 1 || w < 1)
-      throw new InputError(`input "${inp.name}" must have shape ${want}, got [${input.shape.join(', ')}]${c === inp.height ? ' (NHWC? transpose to NCHW)' : ''}`);
-    if (input.data.length !== n * c * h * w) throw new InputError(`input "${inp.name}" has ${input.data.length} values, shape [${input.shape.join(', ')}] needs ${n * c * h * w}`);
-  }
-
   async run(input: Tensor): Promise<Record<string, Tensor>> {
-    this.checkInput(input);
+    const x = checkGraphInput(this.graph, input, { allowNonFinite: this.allowNonFinite });
     const { Tensor: OrtTensor } = await ort();
-    const feeds = { [this.graph.inputs[0]!.name]: new OrtTensor('float32', input.data as Float32Array, input.shape) };
+    const feeds = { [this.graph.inputs[0]!.name]: new OrtTensor('float32', x.data, x.shape) };
     const results = await this.session.run(feeds);
     const out: Record<string, Tensor> = {};
     for (const name of this.graph.outputs) {
@@ -110,7 +98,7 @@ export class OnnxBackend implements Backend {
       try {
         const session = await createSession(compiled.model, d, options, compiled.externalData);
         if (device === 'auto') notes.push(`picked ${d}`);
-        return new OnnxRunner(session, graph, d, notes, compiled.model);
+        return new OnnxRunner(session, graph, d, notes, compiled.model, options.allowNonFinite);
       } catch (err) {
         const reason = shortReason(err as Error);
         if (device !== 'auto') throw new DeviceUnavailableError(`device "${d}" is unavailable: ${reason}. ${HINTS[d]}`);

@@ -1,7 +1,7 @@
 import {
   type Backend,
   bindWeights,
-  EffnetError,
+  checkGraphInput,
   type Graph,
   type LoadOptions,
   prepareForInference,
@@ -25,25 +25,15 @@ export interface TfjsLoadOptions extends LoadOptions {
   foldBatchNorm?: boolean;
 }
 
-export class TfjsInputError extends EffnetError {
-  override name = 'TfjsInputError';
-}
-
-/** Checks an NCHW float32 batch against the graph's input, naming what is wrong. */
-export function checkInput(graph: Graph, input: Tensor): void {
-  const inp = graph.inputs[0]!;
-  const want = `[N, ${inp.channels}, ${inp.height ?? 'H'}, ${inp.width ?? 'W'}]`;
-  if (input.dtype !== 'float32') throw new TfjsInputError(`input "${inp.name}" must be float32, got ${input.dtype}`);
-  const [n, c, h, w] = input.shape as [number, number, number, number];
-  if (input.shape.length !== 4 || c !== inp.channels || (inp.height !== null && h !== inp.height) || (inp.width !== null && w !== inp.width) || n < 1)
-    throw new TfjsInputError(`input "${inp.name}" must be NCHW ${want}, got [${input.shape.join(', ')}]`);
-}
+/** Kept under this package's name: inputs are checked by core's checkGraphInput, which throws InputError. */
+export { InputError as TfjsInputError } from '@effnet/core';
 
 /** Inference on TensorFlow.js; outputs come back NCHW like every backend's. */
 export class TfjsRunner implements Runner {
   constructor(
     readonly model: TfjsModel,
     private readonly runtime: TfjsRuntime,
+    private readonly allowNonFinite = false,
   ) {}
 
   get device(): string {
@@ -54,8 +44,8 @@ export class TfjsRunner implements Runner {
     return this.runtime.notes;
   }
 
-  async run(input: Tensor): Promise<Record<string, Tensor>> {
-    checkInput(this.model.graph, input);
+  async run(batch: Tensor): Promise<Record<string, Tensor>> {
+    const input = checkGraphInput(this.model.graph, batch, { allowNonFinite: this.allowNonFinite });
     if (tf.getBackend() !== this.runtime.backend) await tf.setBackend(this.runtime.backend);
     const outs = tf.tidy(() => {
       const { outputs } = this.model.forward(toNhwc(input));
@@ -80,6 +70,7 @@ export class TfjsTrainSession implements TrainSession {
     readonly model: TfjsModel,
     readonly trainer: Trainer,
     private readonly runtime: TfjsRuntime,
+    private readonly allowNonFinite = false,
   ) {}
 
   get device(): string {
@@ -95,8 +86,7 @@ export class TfjsTrainSession implements TrainSession {
   }
 
   async step(batch: Tensor, labels: Int32Array): Promise<StepResult> {
-    checkInput(this.model.graph, batch);
-    const x = toNhwc(batch);
+    const x = toNhwc(checkGraphInput(this.model.graph, batch, { allowNonFinite: this.allowNonFinite }));
     try {
       return this.trainer.trainStep(x, labels);
     } finally {
@@ -105,8 +95,8 @@ export class TfjsTrainSession implements TrainSession {
   }
 
   async predict(batch: Tensor): Promise<Tensor> {
-    checkInput(this.model.graph, batch);
-    const out = tf.tidy(() => Object.values(this.model.forward(toNhwc(batch)).outputs)[0]!);
+    const input = checkGraphInput(this.model.graph, batch, { allowNonFinite: this.allowNonFinite });
+    const out = tf.tidy(() => Object.values(this.model.forward(toNhwc(input)).outputs)[0]!);
     const data = (await out.data()) as Float32Array;
     const shape = [...out.shape];
     out.dispose();
@@ -134,15 +124,15 @@ export class TfjsBackend implements Backend, TrainingBackend {
 
   async createTrainer(graph: Graph, weights: TensorMap, options: TrainerOptions & TfjsLoadOptions): Promise<TfjsTrainSession> {
     const runtime = await runtimeFor(options);
-    const model = new TfjsModel(graph, bindWeights(graph, weights));
-    return new TfjsTrainSession(model, new Trainer(model, options), runtime);
+    const model = new TfjsModel(graph, bindWeights(graph, weights, { allowNonFinite: options.allowNonFinite }));
+    return new TfjsTrainSession(model, new Trainer(model, options), runtime, options.allowNonFinite);
   }
 
   async load(graph: Graph, weights: TensorMap, options: TfjsLoadOptions = {}): Promise<TfjsRunner> {
     const runtime = await runtimeFor(options);
-    const bound = bindWeights(graph, weights);
+    const bound = bindWeights(graph, weights, { allowNonFinite: options.allowNonFinite });
     const prepared = prepareForInference(graph, bound, { foldBatchNorm: options.foldBatchNorm ?? true });
-    return new TfjsRunner(new TfjsModel(prepared.graph, prepared.weights), runtime);
+    return new TfjsRunner(new TfjsModel(prepared.graph, prepared.weights), runtime, options.allowNonFinite);
   }
 }
 

@@ -9,6 +9,8 @@ export interface LoadOptions {
   device?: Device;
   /** Intra-op threads (CPU). */
   threads?: number;
+  /** Accept NaN and infinities in weights and inputs (default false: an error naming the tensor). */
+  allowNonFinite?: boolean;
 }
 
 /** A compiled, loaded model. `run` takes float32 NCHW and returns the graph's outputs by name. */

@@ -1,4 +1,6 @@
 export * from './errors.js';
+export * from './checks.js';
+export * from './suggest.js';
 export * from './tensor.js';
 export * from './blocks.js';
 export * from './architectures.js';

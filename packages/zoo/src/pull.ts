@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, stat, unlink } from 'node:fs/promises';
+import { commitFile } from '@effnet/core';
 import { basename } from 'node:path';
 import { type CacheMeta, type CachePaths, type ChecksumSource, type Env, cachePaths, findCached, resolveCacheDir, writeMeta } from './cache.js';
 import { copyLocal, download, type DownloadResult, type RetryOptions, type TransferProgress } from './download.js';
@@ -103,27 +104,6 @@ export async function hashFile(path: string, o: { md5?: boolean; onProgress?: (b
   return { sha256: sha.digest('hex'), md5: md5?.digest('hex'), size };
 }
 
-async function fsyncFile(path: string): Promise<void> {
-  const h = await open(path, 'r+');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const h = await open(dir, 'r');
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-  } catch {
-    /* not every platform can sync a directory */
-  }
-}
 
 /**
  * Checks the downloaded file against what is known about it, in order of trust: the entry's pinned sha256, else a
@@ -207,9 +187,7 @@ export async function pull(name: string, o: PullOptions = {}): Promise<PullResul
       ? await download({ url, dest: paths.partial, signal: o.signal, retry: o.retry, idleTimeoutMs: o.idleTimeoutMs, headersFor: authHeaders(env), onProgress })
       : await copyLocal(url, paths.partial, onProgress, o.signal);
     const v = await verify(entry, paths, url, dl, o);
-    await fsyncFile(paths.partial);
-    await rename(paths.partial, paths.file);
-    await fsyncDir(paths.dir);
+    await commitFile(paths.partial, paths.file);
     const meta: CacheMeta = {
       name: entry.name,
       url,

@@ -11,4 +11,4 @@ export {
   writeSafetensors,
 } from './safetensors.js';
 export { parseNpy, readNpy, serializeNpy, writeNpy } from './npy.js';
-export { writeFileAtomic, readFileBytes } from './bytes.js';
+export * from './files.js';

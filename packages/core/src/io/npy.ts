@@ -17,12 +17,11 @@ import {
   describe,
   isShape,
   itemSize,
-  readFileBytes,
   safeNumel,
   typedArrayFromLE,
   typedArrayToLE,
-  writeFileAtomic,
 } from './bytes.js';
+import { readFileBytes, writeFileAtomic } from './files.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 const ARRAY_ALIGN = 64;

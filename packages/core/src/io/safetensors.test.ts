@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, test } from '@fast-check/vitest';
 import { TensorFileError } from '../errors.js';
+import { OutputFileError } from './files.js';
 import type { DType, Tensor, TensorData, TensorMap } from '../tensor.js';
 import { numel } from '../tensor.js';
 import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors } from './safetensors.js';
@@ -377,10 +378,10 @@ describe('safetensors files', () => {
     expect((await readdir(dir)).filter((f) => f.includes('keep'))).toEqual(['keep.safetensors']);
   });
 
-  test('unwritable and unreadable paths give TensorFileError', async () => {
+  test('unwritable paths give OutputFileError, unreadable ones TensorFileError', async () => {
     const missing = join(dir, 'no-such-dir', 'x.safetensors');
-    await expect(writeSafetensors(missing, { t })).rejects.toThrow(TensorFileError);
-    await expect(writeSafetensors(missing, { t })).rejects.toThrow(/cannot write the file: .*check that the directory exists/);
+    await expect(writeSafetensors(missing, { t })).rejects.toThrow(OutputFileError);
+    await expect(writeSafetensors(missing, { t })).rejects.toThrow(/cannot write ".*x\.safetensors": .*check that the directory exists/);
     await expect(readSafetensors(missing)).rejects.toThrow(/x\.safetensors: cannot read the file/);
   });
 

@@ -11,7 +11,8 @@
  */
 import { TensorFileError } from '../errors.js';
 import type { DType, Tensor, TensorMap } from '../tensor.js';
-import { checkTensorForWrite, describe, isShape, itemSize, readFileBytes, safeNumel, typedArrayFromLE, typedArrayToLE, writeFileAtomic } from './bytes.js';
+import { checkTensorForWrite, describe, isShape, itemSize, safeNumel, typedArrayFromLE, typedArrayToLE } from './bytes.js';
+import { readFileBytes, writeFileAtomic } from './files.js';
 
 /** What a safetensors file holds. */
 export interface SafetensorsContents {

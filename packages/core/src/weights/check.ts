@@ -1,3 +1,4 @@
+import { firstNonFinite, InputError } from '../checks.js';
 import { WeightMismatchError } from '../errors.js';
 import type { Graph } from '../graph.js';
 import { float32Tensor, type Tensor, type TensorMap, toFloat32 } from '../tensor.js';
@@ -14,11 +15,20 @@ export function namingHint(unexpected: readonly string[]): string | undefined {
   return undefined;
 }
 
+export interface BindOptions {
+  /** Names a state_dict may carry that no graph reads. Default: PyTorch's num_batches_tracked. */
+  ignore?: RegExp;
+  /** Accept NaN and infinities in the weights (default false: an InputError naming the first such tensor). */
+  allowNonFinite?: boolean;
+}
+
 /**
  * Checks weights against the graph's declared parameters and returns them as float32 in declaration order. Every
- * missing, unexpected and mis-shaped tensor is reported at once, by name, with expected and actual shapes.
+ * missing, unexpected and mis-shaped tensor is reported at once, by name, with expected and actual shapes; then
+ * non-finite values are refused by tensor name unless allowed.
  */
-export function bindWeights(graph: Graph, weights: TensorMap, ignore: RegExp = IGNORED_WEIGHTS): TensorMap {
+export function bindWeights(graph: Graph, weights: TensorMap, o: BindOptions = {}): TensorMap {
+  const ignore = o.ignore ?? IGNORED_WEIGHTS;
   const missing: string[] = [];
   const misshaped: { name: string; expected: number[]; actual: number[] }[] = [];
   const out: TensorMap = new Map();
@@ -38,6 +48,11 @@ export function bindWeights(graph: Graph, weights: TensorMap, ignore: RegExp = I
   }
   const unexpected = [...weights.keys()].filter((k) => !declared.has(k) && !ignore.test(k));
   if (missing.length || unexpected.length || misshaped.length) throw new WeightMismatchError(missing, unexpected, misshaped, namingHint(unexpected));
+  if (!o.allowNonFinite)
+    for (const [name, t] of out) {
+      const bad = firstNonFinite(t.data as Float32Array);
+      if (bad >= 0) throw new InputError(`weight "${name}" holds ${(t.data as Float32Array)[bad]} at flat index ${bad}; the weight file is damaged or training diverged (allow non-finite weights explicitly with allowNonFinite / --allow-nan)`);
+    }
   return out;
 }
 

@@ -11,13 +11,5 @@ export class ImageFolderError extends EffnetError {
   }
 }
 
-/** A file that could not be written (dataset image, rendered picture). Names the file and the cause. */
-export class OutputFileError extends EffnetError {
-  override name = 'OutputFileError';
-  constructor(
-    readonly file: string,
-    readonly reason: string,
-  ) {
-    super(`cannot write "${file}": ${reason}`);
-  }
-}
+/** Files that could not be written are core's OutputFileError (one class for every package). */
+export { OutputFileError } from '@effnet/core';

@@ -5,10 +5,10 @@
  * noise. Edges are antialiased by supersampling. Every image is a pure function of (seed, index):
  * `shapeParams` draws the record, `renderShape` turns it into pixels.
  */
-import { seededNormal, seededRandom, InvalidSpecError } from '@effnet/core';
+import { seededNormal, seededRandom, InvalidSpecError, writeFileAtomic } from '@effnet/core';
 import { join } from 'node:path';
 import { deriveSeed } from './seed.js';
-import { writeFileViaTemp } from './write-file.js';
+
 
 /** Sorted, so a label here is the label torchvision's ImageFolder gives the written dataset's class directory. */
 export const SHAPE_CLASSES = ['circle', 'cross', 'ring', 'square', 'star', 'triangle'] as const;
@@ -353,7 +353,7 @@ export async function generateShapeDataset(dir: string, options: ShapeDatasetOpt
       raw: { width: img.width, height: img.height, channels: 3 },
     });
     const bytes = await (format === 'png' ? pipeline.png() : pipeline.jpeg({ quality: 95 })).toBuffer();
-    await writeFileViaTemp(job.path, bytes);
+    await writeFileAtomic(job.path, bytes, { mkdir: true, sync: false });
   };
   // A few encodes in flight keep sharp's thread pool busy while the next images are drawn.
   const inFlight = 4;

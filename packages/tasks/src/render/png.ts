@@ -4,8 +4,8 @@
  * `svgTextRenders()` checks once, and without one the pictures are drawn without text (the result's `text`
  * is false) rather than failing.
  */
-import { EffnetError } from '@effnet/core';
-import { writeFileViaTemp } from '../data/write-file.js';
+import { EffnetError, writeFileAtomic } from '@effnet/core';
+
 
 /** A picture that cannot be drawn from the given input. Names the argument and what would fix it. */
 export class RenderError extends EffnetError {
@@ -254,7 +254,7 @@ export async function confusionHeatmapPng(
   const text = options.text ?? (await svgTextRenders());
   const svg = confusionHeatmapSvg(confusion, classNames, { ...options, text });
   const { width, height } = heatmapLayout(classNames, { ...options, text });
-  await writeFileViaTemp(file, await rasterise(svg), { sync: true });
+  await writeFileAtomic(file, await rasterise(svg), { mkdir: true });
   return { file, width, height, text };
 }
 
@@ -389,6 +389,6 @@ export async function contactSheetPng(images: readonly SheetImage[], file: strin
     .flatten({ background: '#ffffff' })
     .png()
     .toBuffer();
-  await writeFileViaTemp(file, png, { sync: true });
+  await writeFileAtomic(file, png, { mkdir: true });
   return { file, width: L.width, height: L.height, text };
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { closestNames } from '@effnet/core';
 import { delimiter, dirname, resolve as resolvePath } from 'node:path';
 import { RegistryError, type RegistryProblem, UnknownModelError } from '../errors.js';
 import { BUILTIN_ENTRIES } from './builtin.js';
@@ -64,20 +65,6 @@ export function registryFiles(o: RegistryOptions = {}): string[] {
   return [...fromEnv, ...explicit];
 }
 
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
-}
-
 /** The built-in entries plus yours. A later entry with the same name replaces an earlier one. */
 export class Registry {
   private readonly byName = new Map<string, RegistryEntry>();
@@ -130,11 +117,7 @@ export class Registry {
     const arch = name.split('.')[0]!;
     const names = [...this.byName.keys()];
     const sameArch = names.filter((n) => n.startsWith(`${arch}.`));
-    const near = names
-      .map((n) => ({ n, d: editDistance(name, n) }))
-      .filter((x) => x.d <= Math.max(2, Math.floor(name.length / 5)))
-      .sort((a, b) => a.d - b.d)
-      .map((x) => x.n);
+    const near = closestNames(name, names, { max: names.length, ratio: 1 / 5 });
     return [...new Set([...near, ...sameArch])].slice(0, 5);
   }
 }
