@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Every package tests the same way. Timeouts only catch hangs: they are generous because tests must pass on a 2-core
+ * machine while the other core is busy (a test never asserts on how long something took).
+ */
+export function packageTestConfig() {
+  return defineConfig({
+    test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 900_000, hookTimeout: 900_000, passWithNoTests: false },
+  });
+}
