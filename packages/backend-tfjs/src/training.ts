@@ -61,7 +61,6 @@ export class Trainer {
   /** One optimisation step on an NHWC batch with integer labels. */
   trainStep(x: T4, labels: Int32Array): StepResult {
     const lr = this.currentLr;
-    const numClasses = this.model.graph.parameters.find((p) => p.name === 'classifier.weight')?.shape[0] ?? 0;
     const vars = this.names.map((n) => this.model.variables.get(n)!);
     let bnUpdates: [tf.Variable, T][] = [];
     let logits: T | undefined;
@@ -72,7 +71,7 @@ export class Trainer {
         bnUpdates = r.bnUpdates;
         // Kept for the accuracy, which must stay off the gradient tape.
         logits = tf.keep(Object.values(r.outputs)[0]!);
-        return crossEntropy(logits, y, numClasses || logits.shape[1]!, this.options.labelSmoothing ?? 0) as ReturnType<typeof tf.scalar>;
+        return crossEntropy(logits, y, logits.shape[1]!, this.options.labelSmoothing ?? 0) as ReturnType<typeof tf.scalar>;
       }, vars);
       const gs = this.names.map((n) => grads[this.model.variables.get(n)!.name]!);
       const norm = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g))))).dataSync()[0]!;

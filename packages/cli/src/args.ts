@@ -117,9 +117,18 @@ function parseValue(name: string, o: OptionSpec, raw: string | boolean | string[
       }
       return raw;
     case 'number':
-      return raw === undefined ? o.default : parseNumber(flagName, raw as string, o);
+      return raw === undefined ? o.default : asUsage(() => parseNumber(flagName, raw as string, o));
     case 'numbers':
-      return raw === undefined ? undefined : parseNumberList(flagName, raw as string, o, o.count);
+      return raw === undefined ? undefined : asUsage(() => parseNumberList(flagName, raw as string, o, o.count));
+  }
+}
+
+/** A flag's bad value is a usage mistake (exit code 2), whichever helper found it. */
+function asUsage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw e instanceof EffnetError && !(e instanceof UsageError) ? new UsageError(e.message) : e;
   }
 }
 
@@ -159,11 +168,11 @@ function usageFromParseArgs(c: Command, e: Error & { code?: string }): Error {
   if (unknown) {
     const known = Object.keys(c.options).map((k) => `--${k}`);
     const near = closest(unknown.split('=')[0]!, known);
-    return new UsageError(`effnet ${c.name}: unknown option ${unknown}${near ? `; did you mean ${near}?` : ''} (see effnet ${c.name} --help)`);
+    return new UsageError(`unknown option ${unknown} for effnet ${c.name}${near ? `; did you mean ${near}?` : ''} (see effnet ${c.name} --help)`);
   }
   const missing = /Option '(?:-\w, )?(--[^ ']+)[^']*' argument missing/.exec(e.message)?.[1];
-  if (missing) return new UsageError(`effnet ${c.name}: ${missing} needs a value (see effnet ${c.name} --help)`);
+  if (missing) return new UsageError(`${missing} needs a value (see effnet ${c.name} --help)`);
   const boolValue = /Option '(?:-\w, )?(--[^ ']+)' does not take an argument/.exec(e.message)?.[1];
-  if (boolValue) return new UsageError(`effnet ${c.name}: ${boolValue} is a switch and takes no value (see effnet ${c.name} --help)`);
-  return new UsageError(`effnet ${c.name}: ${e.message.split('\n')[0]} (see effnet ${c.name} --help)`);
+  if (boolValue) return new UsageError(`${boolValue} is a switch and takes no value (see effnet ${c.name} --help)`);
+  return new UsageError(`${e.message.split('\n')[0]} (see effnet ${c.name} --help)`);
 }

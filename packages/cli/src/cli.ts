@@ -1,146 +1,99 @@
-import { parseArgs } from 'node:util';
 import { EffnetError } from '@effnet/core';
+import { closest, type Command, helpText, type Io, parseCommandArgs, UsageError } from './args.js';
+import { classifyCommand } from './commands/classify.js';
+import { demoCommand } from './commands/demo.js';
+import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
 import { infoCommand } from './commands/info.js';
-import { CLASSIFY_USAGE, classifyCli, evalCli, trainCli } from './commands/classify.js';
-import { DEMO_USAGE, demoCli } from './commands/demo.js';
-import { exportCommand } from './commands/onnx.js';
 import { runCommand } from './commands/run.js';
+import { trainCommand } from './commands/train.js';
 import { variantsCommand } from './commands/variants.js';
-import { pullCli, ZOO_USAGE, zooCli } from './commands/zoo.js';
+import { pullCommandSpec, zooListCommand, zooRmCommand, zooVerifyCommand } from './commands/zoo.js';
 
-const USAGE = `effnet: EfficientNet in TypeScript
+/** Every command, in the order `effnet --help` lists them. A name with a space is a sub-command (`zoo list`). */
+export const COMMANDS: readonly Command[] = [
+  variantsCommand,
+  infoCommand,
+  runCommand,
+  exportCommand,
+  zooListCommand,
+  pullCommandSpec,
+  zooRmCommand,
+  zooVerifyCommand,
+  classifyCommand,
+  trainCommand,
+  evalCommand,
+  demoCommand,
+] as unknown as readonly Command[];
 
-Usage:
-  effnet variants [--json]                          every variant with resolution, params, MACs
-  effnet info <variant> [--resolution N] [--phi X] [--json]
-                                                    stages, endpoints, params, MACs
-                                                    (--phi X: compound-scaled from the variant's base, B0 by default;
-                                                     negative: --phi=-1)
-  effnet run --model <variant> [--weights <file.safetensors>] [--weights-format effnet|timm|torchvision]
-             --input x.npy --output y.npy [--backend onnx|tfjs] [--device cpu|auto|cuda|webgpu|gpu|wasm]
-             [--threads N]                          logits of an NCHW float32 batch
-  effnet export <variant> [--weights <file>] [--weights-format ...] -o model.onnx [--opset N] [--fp16]
-             [--no-fold] [--resolution N | --dynamic]  an ONNX model (random init without --weights)
-${ZOO_USAGE}
-${CLASSIFY_USAGE}
-${DEMO_USAGE}
-  effnet help                                       this text
-`;
-
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new EffnetError(`--${name} needs a number, got "${v}"`);
-  return n;
+export function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;
+  return [
+    'effnet: EfficientNet in TypeScript',
+    '',
+    'Usage: effnet <command> [options]      effnet <command> --help for its options and examples',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    'Exit codes: 0 done, 1 an error (a message names the input at fault), 2 a usage mistake.',
+    'EFFNET_DEBUG=1 prints stack traces; EFFNET_CACHE, EFFNET_REGISTRY and EFFNET_OFFLINE configure the zoo.',
+  ].join('\n');
 }
 
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'variants': {
-      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
-      out(variantsCommand({ json: values.json! }));
-      return 0;
-    }
-    case 'info': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: { json: { type: 'boolean', default: false }, resolution: { type: 'string' }, phi: { type: 'string' } },
-      });
-      out(infoCommand({ variant: positionals[0], resolution: num('resolution', values.resolution), phi: num('phi', values.phi), json: values.json! }));
-      return 0;
-    }
-    case 'run': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          model: { type: 'string' },
-          weights: { type: 'string' },
-          'weights-format': { type: 'string' },
-          input: { type: 'string' },
-          output: { type: 'string' },
-          backend: { type: 'string', default: 'onnx' },
-          device: { type: 'string' },
-          threads: { type: 'string' },
-        },
-      });
-      for (const req of ['model', 'input', 'output'] as const) if (!values[req]) throw new EffnetError(`effnet run needs --${req}\n\n${USAGE}`);
-      const lines = await runCommand({
-        variant: values.model!,
-        weights: values.weights,
-        weightsFormat: values['weights-format'],
-        input: values.input!,
-        output: values.output!,
-        backend: values.backend!,
-        device: values.device,
-        threads: num('threads', values.threads),
-      });
-      lines.forEach((l) => out(l));
-      return 0;
-    }
-    case 'export': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: {
-          weights: { type: 'string' },
-          'weights-format': { type: 'string' },
-          output: { type: 'string', short: 'o' },
-          opset: { type: 'string' },
-          fp16: { type: 'boolean', default: false },
-          'no-fold': { type: 'boolean', default: false },
-          resolution: { type: 'string' },
-          dynamic: { type: 'boolean', default: false },
-        },
-      });
-      if (!positionals[0]) throw new EffnetError(`effnet export needs a variant\n\n${USAGE}`);
-      if (!values.output) throw new EffnetError(`effnet export needs -o <model.onnx>\n\n${USAGE}`);
-      const lines = await exportCommand({
-        variant: positionals[0],
-        weights: values.weights,
-        weightsFormat: values['weights-format'],
-        output: values.output,
-        opset: num('opset', values.opset),
-        fp16: values.fp16!,
-        fold: !values['no-fold'],
-        resolution: num('resolution', values.resolution),
-        dynamic: values.dynamic!,
-      });
-      lines.forEach((l) => out(l));
-      return 0;
-    }
-    case 'zoo':
-      return zooCli(rest, out);
-    case 'pull':
-      return pullCli(rest, out);
-    case 'classify':
-      return classifyCli(rest, out);
-    case 'train':
-      return trainCli(rest, out);
-    case 'eval':
-      return evalCli(rest, out);
-    case 'demo':
-      return demoCli(rest, out);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      out(USAGE);
-      return 0;
-    default:
-      throw new EffnetError(`unknown command "${command}"\n\n${USAGE}`);
+function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+  const two = COMMANDS.find((c) => c.name === `${argv[0]} ${argv[1]}`);
+  if (two) return { command: two, rest: argv.slice(2) };
+  const one = COMMANDS.find((c) => c.name === argv[0]);
+  return one ? { command: one, rest: argv.slice(1) } : undefined;
+}
+
+/**
+ * Runs one command line. Returns the exit code; errors a user can cause are thrown as EffnetError (UsageError for
+ * exit code 2) for runCli to print.
+ */
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n'), progress: Io['progress'] = process.stderr): Promise<number> {
+  const [first] = argv;
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
+    const topic = first === 'help' && argv[1] ? findCommand(argv.slice(1)) : undefined;
+    out(topic ? helpText(topic.command) : usage());
+    return 0;
   }
+  const found = findCommand(argv);
+  if (!found) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
+    if (group.length) throw new UsageError(`effnet ${first} needs one of: ${group.map((c) => c.name.split(' ')[1]).join(', ')}${argv[1] ? ` (got "${argv[1]}")` : ''}`);
+    const near = closest(first, [...new Set(COMMANDS.map((c) => c.name.split(' ')[0]!))]);
+    throw new UsageError(`unknown command "${first}"${near ? `; did you mean "${near}"?` : ''} (effnet --help lists the commands)`);
+  }
+  const parsed = parseCommandArgs(found.command, found.rest);
+  if (!parsed) {
+    out(helpText(found.command));
+    return 0;
+  }
+  return found.command.run(parsed, { out, progress });
 }
 
-/** Runs the command line, printing errors as one actionable line (stack traces only for bugs), and sets the exit code. */
+/** What the user sees for an error: one line for anything they can act on; a stack only for bugs, or with EFFNET_DEBUG=1. */
+export function errorReport(err: unknown, env: NodeJS.ProcessEnv = process.env): { text: string; exitCode: number } {
+  const debug = env.EFFNET_DEBUG === '1' || env.EFFNET_DEBUG === 'true';
+  if (err instanceof EffnetError) return { text: debug ? (err.stack ?? err.message) : err.message, exitCode: err instanceof UsageError ? 2 : 1 };
+  const e = err as NodeJS.ErrnoException;
+  // Files that are missing or forbidden are the user's to fix, whoever noticed first.
+  if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'EISDIR' || e?.code === 'ENOTDIR' || e?.code === 'ENOSPC' || e?.code === 'EEXIST')
+    return { text: debug ? (e.stack ?? e.message) : e.message, exitCode: 1 };
+  const message = err instanceof Error ? err.message : String(err);
+  if (debug) return { text: err instanceof Error ? (err.stack ?? message) : message, exitCode: 1 };
+  return { text: `${message.split('\n')[0]} (an internal error: EFFNET_DEBUG=1 shows where; please report it)`, exitCode: 1 };
+}
+
+/** Runs the command line, printing errors as one actionable line, and sets the exit code. */
 export async function runCli(argv = process.argv.slice(2)): Promise<void> {
   try {
     process.exitCode = await main(argv);
   } catch (err) {
-    const known = err instanceof EffnetError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    const msg = err instanceof Error ? (known ? err.message : (err.stack ?? err.message)) : String(err);
-    process.stderr.write(`effnet: ${msg}\n`);
-    process.exitCode = 1;
+    const r = errorReport(err);
+    process.stderr.write(`effnet: ${r.text}\n`);
+    process.exitCode = r.exitCode;
   }
 }

@@ -75,6 +75,26 @@ export async function verifyCache(o: CacheOptions & { names?: string[]; registry
       reports.push({ ...base, problem: `cannot read the file (${(e as Error).message}); run "effnet zoo rm ${c.name}" and pull it again` });
     }
   }
+  // Directories that hold files but no readable meta.json cannot be verified: say so rather than skip them.
+  const root = join(resolveCacheDir(o.cacheDir, o.env), 'models');
+  const dirs = await readdir(root).catch(() => [] as string[]);
+  for (const name of dirs.sort()) {
+    if ((want && !want.has(name)) || cached.some((c) => c.name === name)) continue;
+    const files = await readdir(join(root, name)).catch(() => [] as string[]);
+    if (!files.length) continue;
+    const leftovers = files.filter((f) => f.endsWith('.partial') || f.endsWith('.lock'));
+    const unfinished = files.every((f) => f.endsWith('.partial') || f.endsWith('.lock'));
+    reports.push({
+      name,
+      path: join(root, name),
+      ok: false,
+      expected: '',
+      leftovers,
+      problem: unfinished
+        ? `an unfinished download; "effnet pull ${name}" resumes it, "effnet zoo rm ${name}" removes it`
+        : `meta.json is missing or unreadable, so ${files.filter((f) => f !== 'meta.json').join(', ')} cannot be verified; run "effnet zoo rm ${name}" and pull it again`,
+    });
+  }
   if (want) for (const n of want) if (!reports.some((r) => r.name === n)) reports.push({ name: n, path: '', ok: false, expected: '', leftovers: [], problem: 'not in the cache' });
   return reports;
 }

@@ -36,6 +36,8 @@ export interface DownloadOptions {
   retry?: RetryOptions;
   /** A stalled connection (no bytes for this long) is dropped and retried (default 60 s). */
   idleTimeoutMs?: number;
+  /** The size the file must have (a pinned size): a larger announcement or stream is refused while it arrives. */
+  expectedSize?: number;
   /** Extra request headers for a URL (authentication); called for every hop, so a redirect elsewhere drops them. */
   headersFor?: (url: URL) => Record<string, string>;
   onProgress?: (p: TransferProgress) => void;
@@ -71,6 +73,15 @@ class Transient extends Error {
 export function sha256FromEtag(value: string | string[] | undefined): string | undefined {
   const v = (Array.isArray(value) ? value[0] : value)?.trim().replace(/^W\//, '').replace(/^"|"$/g, '').toLowerCase();
   return v && /^[0-9a-f]{64}$/.test(v) ? v : undefined;
+}
+
+/** A transfer past the pinned size. */
+class TooLarge extends Error {}
+
+/** A network error as a user reads it; an idle timeout says so, and how to allow more. */
+function describeNetworkError(e: NodeJS.ErrnoException, idleMs: number): string {
+  if (e.code === 'ETIMEDOUT') return `timed out: the server sent nothing for ${idleMs / 1000} s (allow longer with --idle-timeout SECONDS, or idleTimeoutMs)`;
+  return e.code ? `${e.code}: ${e.message}` : e.message;
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -205,6 +216,11 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
       }
       total ??= announced;
       if (total !== undefined) announced = total;
+      if (o.expectedSize !== undefined && total !== undefined && total !== o.expectedSize) {
+        res.destroy();
+        await truncate(o.dest, 0).catch(() => undefined);
+        throw new DownloadError(o.url, `the server announces ${total} bytes but the entry pins ${o.expectedSize}; nothing was kept`, failures + 1);
+      }
       resumedFrom = append ? offset : 0;
       let bytes = append ? offset : 0;
       if (!append) startBytes = 0;
@@ -225,6 +241,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
           async function* (source: AsyncIterable<Buffer>) {
             for await (const chunk of source) {
               bytes += chunk.length;
+              if (o.expectedSize !== undefined && bytes > o.expectedSize) throw new TooLarge(String(bytes));
               progressed = true;
               report();
               yield chunk;
@@ -235,7 +252,11 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
         );
       } catch (e) {
         if (o.signal?.aborted) throw e;
-        throw new Transient(`the connection broke after ${bytes} bytes (${(e as Error).message})`);
+        if (e instanceof TooLarge) {
+          await truncate(o.dest, 0).catch(() => undefined);
+          throw new DownloadError(o.url, `the server sent more than the ${o.expectedSize} bytes the entry pins; the transfer was stopped and nothing was kept`, failures + 1);
+        }
+        throw new Transient(`the connection broke after ${bytes} bytes (${describeNetworkError(e as NodeJS.ErrnoException, idle)})`);
       } finally {
         // No write may land after this attempt: the next one resumes from the file's size.
         file.destroy();
@@ -255,7 +276,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
       const transient = e instanceof Transient;
       const code = (e as NodeJS.ErrnoException).code;
       if (!transient && !code) throw e;
-      lastReason = transient ? e.message : `${code}: ${(e as Error).message}`;
+      lastReason = transient ? e.message : describeNetworkError(e as NodeJS.ErrnoException, idle);
       failures = progressed ? 1 : failures + 1;
       if (failures >= attemptsAllowed) throw new DownloadError(o.url, lastReason, failures);
       const backoff = Math.min(maxDelay, baseDelay * 2 ** (failures - 1)) * (0.75 + Math.random() * 0.5);

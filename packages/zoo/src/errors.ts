@@ -64,8 +64,8 @@ export class ChecksumError extends EffnetError {
   ) {
     super(
       `"${model}": the ${kind} of ${url} is ${actual}, but ${expectedFrom} says ${expected}; the download was deleted. ` +
-        `If the file was republished, update the entry's sha256 (or remove it to trust the server's ETag); otherwise the ` +
-        `source or a proxy is serving a different file.`,
+        `If the publisher really replaced the file, put the new sha256 in the registry entry (check it against the ` +
+        `publisher first); otherwise the source or a proxy is serving a different file.`,
     );
   }
 }

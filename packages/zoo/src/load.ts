@@ -2,6 +2,7 @@ import {
   type Backend,
   bindWeights,
   buildEfficientNet,
+  classifierWidth,
   type Device,
   type EfficientNetSpec,
   float32Tensor,
@@ -43,11 +44,6 @@ export interface PretrainedWeights {
   notes: string[];
 }
 
-function classesIn(tensors: TensorMap): number | undefined {
-  const t = tensors.get('classifier.weight');
-  return t && t.shape.length === 2 ? t.shape[0] : undefined;
-}
-
 /**
  * Pulls (or finds in the cache) an entry's weights, converts them to canonical names and binds them to the graph of
  * its architecture. A file that does not fit is a WeightMismatchError naming every missing, unexpected and
@@ -67,7 +63,7 @@ export async function loadPretrainedWeights(name: string, o: PretrainedWeightsOp
   const pulled = await pull(entry.name, { ...o, registry, env });
   const spec = specForEntry(entry);
   const converted = await readEntryWeights(entry, pulled.path, spec);
-  const numClasses = entry.numClasses ?? classesIn(converted.tensors) ?? 1000;
+  const numClasses = entry.numClasses ?? classifierWidth(converted.tensors) ?? 1000;
   const graph = buildEfficientNet(spec, { numClasses, inputResolution: o.resolution === undefined ? entry.preprocessing.inputSize : o.resolution });
   let weights: TensorMap;
   try {
@@ -143,7 +139,7 @@ export async function loadPretrained(name: string, o: LoadPretrainedOptions = {}
   const backend = typeof o.backend === 'object' ? o.backend : await getBackend(o.backend ?? 'onnx');
   const runner = await backend.load(w.graph, w.weights, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
   const output = w.graph.outputs[0]!;
-  const numClasses = w.weights.get('classifier.weight')?.shape[0] ?? 0;
+  const numClasses = classifierWidth(w.weights) ?? 0;
   return {
     name: w.entry.name,
     entry: w.entry,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { commitFile } from '@effnet/core';
 import { basename } from 'node:path';
 import { type CacheMeta, type CachePaths, type ChecksumSource, type Env, cachePaths, findCached, resolveCacheDir, writeMeta } from './cache.js';
@@ -70,7 +70,7 @@ export function effectiveUrl(url: string, env: Env = process.env): string {
   return url;
 }
 
-/** HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) as a bearer token, sent only to the Hugging Face host in use. */
+/** HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) as a bearer token, sent only to the Hugging Face host in use and only over https. */
 function authHeaders(env: Env): (url: URL) => Record<string, string> {
   const token = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;
   const hosts = new Set([new URL(HF).host]);
@@ -81,7 +81,7 @@ function authHeaders(env: Env): (url: URL) => Record<string, string> {
       /* an invalid HF_ENDPOINT fails when it is fetched */
     }
   }
-  return (url): Record<string, string> => (token && hosts.has(url.host) ? { authorization: `Bearer ${token}` } : {});
+  return (url): Record<string, string> => (token && url.protocol === 'https:' && hosts.has(url.host) ? { authorization: `Bearer ${token}` } : {});
 }
 
 /** sha256 (and md5 when asked) of a file, streaming. */
@@ -172,19 +172,32 @@ export async function pull(name: string, o: PullOptions = {}): Promise<PullResul
   const flag = offlineFlag({ offline: o.offline, env });
   if (flag && isRemote(url)) throw new OfflineError(entry.name, paths.file, flag);
 
+  const created = !(await stat(paths.dir).catch(() => null));
   await mkdir(paths.dir, { recursive: true });
-  const lock = await acquireLock(paths.lock, {
-    ...o.lock,
-    signal: o.signal,
-    onWait: () => o.onProgress?.({ name: entry.name, phase: 'wait', bytes: 0 }),
-  });
+  let ok = false;
+  // A failed pull leaves no empty directory behind (a partial download stays, to resume from).
+  const tidy = async () => {
+    if (!ok && created) await rmdir(paths.dir).catch(() => undefined);
+  };
+  let lock: Awaited<ReturnType<typeof acquireLock>>;
+  try {
+    lock = await acquireLock(paths.lock, {
+      ...o.lock,
+      signal: o.signal,
+      onWait: () => o.onProgress?.({ name: entry.name, phase: 'wait', bytes: 0 }),
+    });
+  } catch (e) {
+    await tidy();
+    throw e;
+  }
   try {
     // Whoever held the lock may have finished the job.
     const after = await findCached(cacheDir, entry);
+    ok = Boolean(after);
     if (after) return done(after, lock.waited);
     const onProgress = (p: TransferProgress) => o.onProgress?.({ name: entry.name, phase: 'download', ...p });
     const dl = isRemote(url)
-      ? await download({ url, dest: paths.partial, signal: o.signal, retry: o.retry, idleTimeoutMs: o.idleTimeoutMs, headersFor: authHeaders(env), onProgress })
+      ? await download({ url, dest: paths.partial, signal: o.signal, retry: o.retry, idleTimeoutMs: o.idleTimeoutMs, expectedSize: entry.size, headersFor: authHeaders(env), onProgress })
       : await copyLocal(url, paths.partial, onProgress, o.signal);
     const v = await verify(entry, paths, url, dl, o);
     await commitFile(paths.partial, paths.file);
@@ -201,6 +214,7 @@ export async function pull(name: string, o: PullOptions = {}): Promise<PullResul
       pulledAt: new Date().toISOString(),
     };
     await writeMeta(paths.meta, meta);
+    ok = true;
     return {
       name: entry.name,
       entry,
@@ -219,5 +233,6 @@ export async function pull(name: string, o: PullOptions = {}): Promise<PullResul
     throw e;
   } finally {
     await lock.release();
+    await tidy();
   }
 }

@@ -1,25 +1,33 @@
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '@effnet/core';
-import { Classifier, contactSheetPng, generateShape, SHAPE_CLASSES } from '@effnet/tasks';
-import sharp from 'sharp';
+import { claimOutputDir, writeFileAtomic } from '@effnet/core';
+import { defineCommand, type Io } from '../args.js';
 import { formatTable } from '../table.js';
 
-export const DEMO_USAGE = `  effnet demo [--count 12] [--seed N] [--out effnet-demo]
-                                                    offline: classify fresh synthetic images with the embedded
-                                                    effnet-shapes model on ONNX Runtime and on TensorFlow.js`;
+export const demoCommand = defineCommand({
+  name: 'demo',
+  summary: 'offline: the embedded effnet-shapes model classifies fresh synthetic images on ONNX Runtime and TensorFlow.js',
+  usage: 'effnet demo [--count 12] [--seed N] [--out effnet-demo]',
+  options: {
+    count: { type: 'number', integer: true, min: 1, max: 1000, default: 12, valueName: 'N', description: 'images to generate' },
+    seed: { type: 'number', integer: true, min: 0, max: 2 ** 32 - 1, valueName: 'N', description: 'seed for the images (default: from the clock)' },
+    out: { type: 'string', default: 'effnet-demo', valueName: 'DIR', description: 'where images and pictures go (a directory the demo owns)' },
+    force: { type: 'boolean', description: 'write into --out even if another command made it' },
+  },
+  examples: ['npm start', 'effnet demo --count 24 --seed 7'],
+  run: ({ values }, io) => demo(values, io),
+});
 
 /**
  * What `npm start` runs: generates labelled shape images, classifies them with the embedded model on both backends,
  * prints predictions and agreement, and writes the images and a contact sheet.
  */
-export async function demoCli(args: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({ args, options: { count: { type: 'string', default: '12' }, seed: { type: 'string' }, out: { type: 'string', default: 'effnet-demo' } } });
-  const count = Number(values.count);
-  const seed = values.seed !== undefined ? Number(values.seed) : Date.now() % 1_000_000;
-  const dir = resolve(values.out!);
-  await mkdir(dir, { recursive: true });
+async function demo(values: { count: number; seed?: number; out: string; force: boolean }, io: Io): Promise<number> {
+  const [{ Classifier, contactSheetPng, generateShape, SHAPE_CLASSES }, { default: sharp }] = await Promise.all([import('@effnet/tasks'), import('sharp')]);
+  const out = io.out;
+  const count = values.count;
+  const seed = values.seed ?? Date.now() % 1_000_000;
+  const dir = resolve(values.out);
+  await claimOutputDir(dir, { owner: 'effnet demo', reuseOwn: true, force: values.force, flag: '--out' });
   const images = Array.from({ length: count }, (_, i) => generateShape(seed, i, { size: 48 }));
   const files: string[] = [];
   for (const [i, im] of images.entries()) {

@@ -1,4 +1,5 @@
-import { analyzeGraph, buildEfficientNet, compound, encodeBlock, type EfficientNetSpec, InvalidSpecError, resolveVariant, specFor } from '@effnet/core';
+import { analyzeGraph, checkNumber, buildEfficientNet, compound, encodeBlock, type EfficientNetSpec, InvalidSpecError, resolveVariant, specFor } from '@effnet/core';
+import { defineCommand } from '../args.js';
 import { formatTable, humanCount } from '../table.js';
 
 export interface InfoOptions {
@@ -9,16 +10,18 @@ export interface InfoOptions {
 }
 
 export function modelInfo(o: InfoOptions) {
+  if (o.resolution !== undefined) checkNumber('resolution', o.resolution, { integer: true, min: 1 });
+  if (o.phi !== undefined) checkNumber('phi', o.phi);
   let spec: EfficientNetSpec;
   let scaling: { phi: number; depth: number; width: number } | undefined;
   if (o.phi !== undefined) {
     const base = o.variant ? resolveVariant(o.variant).arch : 'efficientnet';
     const c = compound({ phi: o.phi, base });
-    spec = o.resolution ? { ...c.spec, resolution: o.resolution } : c.spec;
+    spec = o.resolution !== undefined ? { ...c.spec, resolution: o.resolution } : c.spec;
     scaling = { phi: c.phi, depth: c.depth, width: c.width };
   } else {
     if (!o.variant) throw new InvalidSpecError('variant', o.variant, 'a variant name, or --phi X for a compound-scaled size');
-    spec = specFor(o.variant, o.resolution ? { resolution: o.resolution } : {});
+    spec = specFor(o.variant, o.resolution !== undefined ? { resolution: o.resolution } : {});
   }
   const graph = buildEfficientNet(spec);
   const a = analyzeGraph(graph);
@@ -43,7 +46,7 @@ export function modelInfo(o: InfoOptions) {
   };
 }
 
-export function infoCommand(o: InfoOptions): string {
+export function infoText(o: InfoOptions): string {
   const info = modelInfo(o);
   if (o.json) return JSON.stringify(info, null, 2);
   const lines = [
@@ -56,3 +59,20 @@ export function infoCommand(o: InfoOptions): string {
   ];
   return lines.join('\n');
 }
+
+export const infoCommand = defineCommand({
+  name: 'info',
+  summary: 'stages, endpoints, parameters and MACs of a variant',
+  usage: 'effnet info <variant> [--resolution N] [--phi X] [--json]',
+  positionals: { name: '<variant>', description: 'a variant name (effnet variants); optional with --phi', max: 1 },
+  options: {
+    resolution: { type: 'number', integer: true, min: 1, max: 8192, valueName: 'N', description: 'analyse at N x N pixels instead of the variant\'s resolution' },
+    phi: { type: 'number', min: -20, max: 20, valueName: 'X', description: "compound-scale the variant's base (B0 by default) by phi; negative: --phi=-1" },
+    json: { type: 'boolean', description: 'print JSON instead of tables' },
+  },
+  examples: ['effnet info efficientnet_b3 --json', 'effnet info --phi=-2 --resolution 128'],
+  async run({ values, positionals }, io) {
+    io.out(infoText({ variant: positionals[0], resolution: values.resolution, phi: values.phi, json: values.json }));
+    return 0;
+  },
+});

@@ -1,33 +1,48 @@
-import { getBackend, InvalidSpecError, readNpy, writeNpy } from '@effnet/core';
-import { loadModel } from '../model-source.js';
+import { basename, join } from 'node:path';
+import { checkOutputFile, claimOutputDir, getBackend, InvalidSpecError, type LoadOptions, readNpy, writeNpy } from '@effnet/core';
+import { defineCommand } from '../args.js';
+import { BACKEND_OPTIONS, FORCE_OPTION, MODEL_HELP, MODEL_OPTIONS } from './common.js';
 
-export interface RunOptions {
-  variant: string;
-  weights?: string;
-  weightsFormat?: string;
-  input: string;
-  output: string;
-  backend: string;
-  device?: string;
-  threads?: number;
-}
-
-/** `effnet run`: logits for an .npy batch, written as .npy. Returns lines for the user. */
-export async function runCommand(o: RunOptions): Promise<string[]> {
-  const x = await readNpy(o.input);
-  if (x.shape.length !== 4) throw new InvalidSpecError('--input', o.input, `an NCHW float32 batch [N, 3, H, W]; this file has shape [${x.shape.join(', ')}]`);
-  const [, , h, w] = x.shape as [number, number, number, number];
-  const m = await loadModel({ variant: o.variant, weights: o.weights, weightsFormat: o.weightsFormat, inputResolution: [h, w] });
-  const backend = await getBackend(o.backend);
-  const runner = await backend.load(m.graph, m.weights, { device: (o.device ?? 'cpu') as never, threads: o.threads });
-  try {
-    const out = await runner.run(x.dtype === 'float32' ? x : { ...x, dtype: 'float32', data: Float32Array.from(x.data as Float64Array) });
-    const logits = out[m.graph.outputs[0]!]!;
-    await writeNpy(o.output, logits);
-    const lines = [`wrote ${o.output}: ${m.graph.outputs[0]} [${logits.shape.join(', ')}] on ${o.backend} (${runner.device}${runner.notes.length ? `; ${runner.notes.join('; ')}` : ''})`];
-    if (m.random) lines.unshift('note: no --weights given, so the model has a random initialisation');
-    return lines;
-  } finally {
-    await runner.dispose();
-  }
-}
+export const runCommand = defineCommand({
+  name: 'run',
+  summary: "a model's raw outputs for an NCHW batch in an .npy file",
+  usage: 'effnet run --model M --input x.npy --output y.npy [options]',
+  options: {
+    model: { type: 'string', required: true, valueName: 'M', description: 'checkpoint, variant or zoo entry' },
+    ...MODEL_OPTIONS,
+    input: { type: 'string', required: true, valueName: 'FILE', description: 'an [N, 3, H, W] batch (.npy; any float or integer dtype)' },
+    output: { type: 'string', required: true, valueName: 'PATH', description: 'the .npy to write, or a directory for a model with several outputs' },
+    ...BACKEND_OPTIONS,
+    ...FORCE_OPTION,
+  },
+  notes: [MODEL_HELP],
+  examples: ['effnet run --model efficientnet_b0.ra_in1k --input x.npy --output logits.npy', 'effnet run --model efficientnet_b0 --weights tv.safetensors --weights-format torchvision --input x.npy --output y.npy'],
+  async run({ values: v }, io) {
+    const { loadModelWeights } = await import('@effnet/tasks');
+    const x = await readNpy(v.input);
+    if (x.shape.length !== 4) throw new InvalidSpecError('--input', v.input, `an NCHW batch [N, 3, H, W]; this file has shape [${x.shape.join(', ')}]`);
+    const [, , h, w] = x.shape as [number, number, number, number];
+    const m = await loadModelWeights(v.model, { weights: v.weights, weightsFormat: v['weights-format'], inputResolution: [h, w] });
+    const several = m.graph.outputs.length > 1;
+    if (several) await claimOutputDir(v.output, { owner: 'effnet run', force: v.force, flag: '--output' });
+    else await checkOutputFile(v.output, { force: v.force, flag: '--output' });
+    const backend = await getBackend(v.backend);
+    const options: LoadOptions = { device: (v.device ?? (v.backend === 'onnx' ? 'cpu' : 'auto')) as LoadOptions['device'], threads: v.threads, allowNonFinite: v['allow-nan'] };
+    const runner = await backend.load(m.graph, m.weights, options);
+    try {
+      const outputs = await runner.run(x);
+      const where = `on ${v.backend} (${runner.device}${runner.notes.length ? `; ${runner.notes.join('; ')}` : ''})`;
+      if (m.random) io.out('note: no --weights given, so the model has a random initialisation');
+      for (const n of m.notes) io.out(`note: ${n}`);
+      for (const name of m.graph.outputs) {
+        const t = outputs[name]!;
+        const file = several ? join(v.output, `${name}.npy`) : v.output;
+        await writeNpy(file, t);
+        io.out(`wrote ${several ? join(basename(v.output), `${name}.npy`) : v.output}: ${name} [${t.shape.join(', ')}] ${where}`);
+      }
+      return 0;
+    } finally {
+      await runner.dispose();
+    }
+  },
+});

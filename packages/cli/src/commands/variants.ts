@@ -1,4 +1,5 @@
 import { analyzeGraph, buildEfficientNet, specFor, VARIANTS } from '@effnet/core';
+import { defineCommand } from '../args.js';
 import { formatTable, humanCount } from '../table.js';
 
 export interface VariantSummary {
@@ -17,11 +18,23 @@ export function variantSummaries(): VariantSummary[] {
   });
 }
 
-export function variantsCommand(opts: { json: boolean }): string {
-  const rows = variantSummaries();
-  if (opts.json) return JSON.stringify(rows, null, 2);
-  return formatTable(
-    ['variant', 'arch', 'conventions', 'resolution', 'params', 'MACs'],
-    rows.map((r) => [r.variant, r.arch, r.family === 'tf' ? 'tf (SAME, eps 1e-3)' : 'pytorch', r.resolution, humanCount(r.params), humanCount(r.macs)]),
-  );
-}
+export const variantsCommand = defineCommand({
+  name: 'variants',
+  summary: 'every named variant with its resolution, parameters and MACs',
+  usage: 'effnet variants [--json]',
+  options: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  examples: ['effnet variants', 'effnet variants --json'],
+  notes: ['Any compound-scaled size also has a name: efficientnet_phi-3, tf_efficientnet_phi1.5 (see effnet info --phi).'],
+  async run({ values }, io) {
+    const rows = variantSummaries();
+    if (values.json) io.out(JSON.stringify(rows, null, 2));
+    else
+      io.out(
+        formatTable(
+          ['variant', 'arch', 'conventions', 'resolution', 'params', 'MACs'],
+          rows.map((r) => [r.variant, r.arch, r.family === 'tf' ? 'tf (SAME, eps 1e-3)' : 'pytorch', r.resolution, humanCount(r.params), humanCount(r.macs)]),
+        ),
+      );
+    return 0;
+  },
+});

@@ -66,8 +66,7 @@ describe('effnet zoo / pull', () => {
   it('pull prints plain progress lines when not on a terminal, then the verified path; list shows it cached', async () => {
     const progress: string[] = [];
     const lines: string[] = [];
-    const { pullCli } = await import('./zoo.js');
-    await pullCli(['tiny_b0.test', '--registry', registry, '--cache-dir', cacheDir], (s) => lines.push(s), { write: (s: string) => progress.push(s), isTTY: false });
+    await main(['pull', 'tiny_b0.test', '--registry', registry, '--cache-dir', cacheDir], (s) => lines.push(s), { write: (s: string) => progress.push(s), isTTY: false });
     expect(progress.join('')).toMatch(/^tiny_b0\.test: 0% 0\.00 MB \/ \d+\.\d+ MB/m);
     expect(progress.join('')).toMatch(/^tiny_b0\.test: 100% /m);
     expect(progress.join('')).toMatch(/^tiny_b0\.test: verifying sha256$/m);
@@ -119,6 +118,6 @@ describe('effnet zoo / pull', () => {
     expect(await run(['zoo', 'verify', '--cache-dir', cacheDir])).toMatch(/is empty/);
     await expect(run(['pull', 'efficientnet_b0.ra_in2k', '--cache-dir', cacheDir])).rejects.toThrow(/did you mean "efficientnet_b0\.ra_in1k"/);
     await expect(run(['pull', 'tiny_b0.test', '--registry', registry, '--cache-dir', cacheDir, '--offline'])).rejects.toThrow(/offline mode forbids downloading/);
-    await expect(run(['zoo', 'frobnicate'])).rejects.toThrow(/effnet zoo needs list, rm or verify \(got "frobnicate"\)/);
+    await expect(run(['zoo', 'frobnicate'])).rejects.toThrow(/effnet zoo needs one of: list, rm, verify \(got "frobnicate"\)/);
   });
 });

@@ -1,24 +1,12 @@
-import { parseArgs } from 'node:util';
-import { EffnetError } from '@effnet/core';
 import { listCached, pull, type PullProgress, Registry, removeCached, resolveCacheDir, verifyCache } from '@effnet/zoo';
+import { defineCommand, type OptionSpec } from '../args.js';
 import { bar, duration, type ProgressSink, redraw } from '../progress.js';
 import { formatTable } from '../table.js';
 
 export type { ProgressSink };
 
 
-const COMMON = {
-  registry: { type: 'string', multiple: true },
-  'cache-dir': { type: 'string' },
-} as const;
 
-export const ZOO_USAGE = `  effnet zoo list [--json] [--registry <file>]     pretrained entries: name, arch, top-1, size, cached?
-  effnet pull <name> [--registry <file>] [--offline]
-                                                    download and verify into the cache (EFFNET_CACHE)
-  effnet zoo rm <name>                              remove an entry from the cache
-  effnet zoo verify [<name> ...]                    re-hash the cache against the recorded sha256
-                                                    (all take --cache-dir <dir>; --registry adds a registry file)
-  effnet run / export also take a pretrained name (--model efficientnet_b0.ra_in1k): pulled, converted, loaded`;
 
 export function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1)} MB`;
@@ -77,11 +65,6 @@ export function progressReporter(sink: ProgressSink, now: () => number = Date.no
   };
 }
 
-interface CommonValues {
-  registry?: string[];
-  'cache-dir'?: string;
-}
-
 /** `effnet zoo list`: rows of name, arch, family, top-1, size, cached. */
 export async function zooList(o: { json: boolean; registry?: string[]; cacheDir?: string }): Promise<string> {
   const registry = await Registry.load({ registry: o.registry });
@@ -127,11 +110,11 @@ export async function zooList(o: { json: boolean; registry?: string[]; cacheDir?
 }
 
 /** `effnet pull <name>`: returns the lines for stdout; progress goes to `progress`. */
-export async function pullCommand(o: { name: string; registry?: string[]; cacheDir?: string; offline?: boolean; progress: ProgressSink; signal?: AbortSignal }): Promise<string[]> {
+export async function pullCommand(o: { name: string; registry?: string[]; cacheDir?: string; offline?: boolean; idleTimeoutMs?: number; progress: ProgressSink; signal?: AbortSignal }): Promise<string[]> {
   const registry = await Registry.load({ registry: o.registry });
   const reporter = progressReporter(o.progress);
   try {
-    const r = await pull(o.name, { registry, cacheDir: o.cacheDir, offline: o.offline, onProgress: reporter.onProgress, signal: o.signal });
+    const r = await pull(o.name, { registry, cacheDir: o.cacheDir, offline: o.offline, idleTimeoutMs: o.idleTimeoutMs, onProgress: reporter.onProgress, signal: o.signal });
     reporter.finish();
     const how = { pinned: 'the sha256 its publisher pins', server: "the server's sha256 ETag", computed: 'no published checksum (recorded the computed one)' }[r.checksumSource];
     const lines = [
@@ -168,39 +151,71 @@ export async function zooVerify(o: { names?: string[]; registry?: string[]; cach
   return { lines, ok: bad === 0 };
 }
 
-/** `effnet zoo <list|rm|verify> ...` */
-export async function zooCli(args: string[], out: (s: string) => void): Promise<number> {
-  const [sub, ...rest] = args;
-  switch (sub) {
-    case 'list': {
-      const { values } = parseArgs({ args: rest, options: { ...COMMON, json: { type: 'boolean', default: false } } });
-      out(await zooList({ json: values.json!, registry: values.registry, cacheDir: values['cache-dir'] }));
-      return 0;
-    }
-    case 'rm': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: COMMON });
-      if (positionals.length !== 1) throw new EffnetError(`effnet zoo rm needs one name\n\n${ZOO_USAGE}`);
-      (await zooRm({ name: positionals[0]!, registry: values.registry, cacheDir: values['cache-dir'] })).forEach((l) => out(l));
-      return 0;
-    }
-    case 'verify': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: COMMON });
-      const r = await zooVerify({ names: positionals, registry: values.registry, cacheDir: values['cache-dir'] });
-      r.lines.forEach((l) => out(l));
-      return r.ok ? 0 : 1;
-    }
-    case 'pull':
-      return pullCli(rest, out);
-    default:
-      throw new EffnetError(`effnet zoo needs list, rm or verify${sub ? ` (got "${sub}")` : ''}\n\n${ZOO_USAGE}`);
-  }
-}
+const REGISTRY_OPTIONS = {
+  registry: { type: 'strings', valueName: 'FILE', description: 'add the entries of a registry file (repeatable; also EFFNET_REGISTRY)' },
+  'cache-dir': { type: 'string', valueName: 'DIR', description: 'the cache (default EFFNET_CACHE, else $XDG_CACHE_HOME/effnet, else ~/.cache/effnet)' },
+} as const satisfies Record<string, OptionSpec>;
 
-/** `effnet pull <name>` */
-export async function pullCli(args: string[], out: (s: string) => void, progress: ProgressSink = process.stderr): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON, offline: { type: 'boolean', default: false } } });
-  if (positionals.length !== 1) throw new EffnetError(`effnet pull needs one name (see "effnet zoo list")\n\n${ZOO_USAGE}`);
-  const v = values as CommonValues & { offline?: boolean };
-  (await pullCommand({ name: positionals[0]!, registry: v.registry, cacheDir: v['cache-dir'], offline: v.offline, progress })).forEach((l) => out(l));
-  return 0;
-}
+export const zooListCommand = defineCommand({
+  name: 'zoo list',
+  summary: 'pretrained entries: name, arch, top-1, size, cached?',
+  usage: 'effnet zoo list [--json] [--registry FILE]',
+  options: { ...REGISTRY_OPTIONS, json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  examples: ['effnet zoo list', 'effnet zoo list --json --registry my-models.json'],
+  async run({ values: v }, io) {
+    io.out(await zooList({ json: v.json, registry: v.registry, cacheDir: v['cache-dir'] }));
+    return 0;
+  },
+});
+
+export const zooRmCommand = defineCommand({
+  name: 'zoo rm',
+  summary: 'remove an entry from the cache',
+  usage: 'effnet zoo rm <name>',
+  positionals: { name: '<name>', description: 'a zoo entry', min: 1, max: 1 },
+  options: REGISTRY_OPTIONS,
+  examples: ['effnet zoo rm efficientnet_b0.ra_in1k'],
+  async run({ values: v, positionals }, io) {
+    (await zooRm({ name: positionals[0]!, registry: v.registry, cacheDir: v['cache-dir'] })).forEach((l) => io.out(l));
+    return 0;
+  },
+});
+
+export const zooVerifyCommand = defineCommand({
+  name: 'zoo verify',
+  summary: 're-hash cached files against the sha256 recorded at pull time',
+  usage: 'effnet zoo verify [<name> ...]',
+  positionals: { name: '<name>', description: 'entries to check (default: every cached one)' },
+  options: REGISTRY_OPTIONS,
+  examples: ['effnet zoo verify', 'effnet zoo verify efficientnet_b0.ra_in1k'],
+  async run({ values: v, positionals }, io) {
+    const r = await zooVerify({ names: positionals, registry: v.registry, cacheDir: v['cache-dir'] });
+    r.lines.forEach((l) => io.out(l));
+    return r.ok ? 0 : 1;
+  },
+});
+
+export const pullCommandSpec = defineCommand({
+  name: 'pull',
+  summary: 'download and verify a pretrained entry into the cache',
+  usage: 'effnet pull <name> [--registry FILE] [--offline]',
+  positionals: { name: '<name>', description: 'a zoo entry (effnet zoo list); a bare architecture name means its first tag', min: 1, max: 1 },
+  options: {
+    ...REGISTRY_OPTIONS,
+    offline: { type: 'boolean', description: 'never touch the network (also EFFNET_OFFLINE=1 or HF_HUB_OFFLINE=1)' },
+    'idle-timeout': { type: 'number', min: 1, max: 86400, valueName: 'SECONDS', description: 'give up on a transfer that receives nothing for this long (default 60)' },
+  },
+  examples: ['effnet pull efficientnet_b0.ra_in1k', 'effnet pull efficientnet_b0'],
+  async run({ values: v, positionals }, io) {
+    const lines = await pullCommand({
+      name: positionals[0]!,
+      registry: v.registry,
+      cacheDir: v['cache-dir'],
+      offline: v.offline,
+      idleTimeoutMs: v['idle-timeout'] === undefined ? undefined : v['idle-timeout'] * 1000,
+      progress: io.progress,
+    });
+    lines.forEach((l) => io.out(l));
+    return 0;
+  },
+});

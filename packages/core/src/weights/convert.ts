@@ -19,3 +19,26 @@ export function toCanonicalNames(naming: WeightNaming, spec: EfficientNetSpec, t
       throw new InvalidSpecError('weights format', naming, `one of ${WEIGHT_NAMINGS.join(', ')}`);
   }
 }
+
+/** Where each naming keeps the classifier (weight, bias) and which weight axis counts the classes (Keras stores [in, out]). */
+const CLASSIFIERS: readonly [weight: string, bias: string, classAxis: number][] = [
+  ['classifier.weight', 'classifier.bias', 0],
+  ['classifier.1.weight', 'classifier.1.bias', 0],
+  ['predictions.kernel', 'predictions.bias', 1],
+];
+
+/**
+ * The number of classes a state_dict's classifier was trained for, in any naming effnet reads; undefined without
+ * one. A mis-shaped weight does not hide a well-shaped bias: the bias then says it, so that a mismatch report names
+ * the weight as the odd one out.
+ */
+export function classifierWidth(tensors: TensorMap): number | undefined {
+  for (const [weight, bias, axis] of CLASSIFIERS) {
+    const w = tensors.get(weight);
+    if (w && w.shape.length === 2) return w.shape[axis];
+    const b = tensors.get(bias);
+    if (b && b.shape.length === 1) return b.shape[0];
+    if (w && w.shape.length > axis) return w.shape[axis];
+  }
+  return undefined;
+}

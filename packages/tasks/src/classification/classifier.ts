@@ -1,10 +1,11 @@
-import { type Device, getBackend, type Runner, type Tensor } from '@effnet/core';
+import { type Device, getBackend, InvalidSpecError, type Runner, type Tensor } from '@effnet/core';
 import { loadPretrained, type Preprocessing } from '@effnet/zoo';
 import type { ImageSource } from '../images/decode.js';
 import { type BatchError, preprocessBatch } from '../images/preprocess.js';
 import { labelsFor } from '../labels/imagenet.js';
 import { softmax, type TopKEntry, topK } from '../labels/topk.js';
-import { exists, loadCheckpoint } from './model-card.js';
+import { resolveModel } from '../models/resolve.js';
+import { loadCheckpoint } from './model-card.js';
 
 export interface ClassifierOptions {
   backend?: 'onnx' | 'tfjs';
@@ -39,8 +40,11 @@ export class Classifier {
 
   /** A zoo name (pretrained, e.g. efficientnet_b0.ra_in1k or effnet-shapes) or a checkpoint (directory, .json or .safetensors). */
   static async load(model: string, o: ClassifierOptions = {}): Promise<Classifier> {
-    if (await exists(model)) return Classifier.fromCheckpoint(model, o);
-    const m = await loadPretrained(model, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads });
+    const ref = await resolveModel(model);
+    if (ref.kind === 'checkpoint') return Classifier.fromCheckpoint(model, o);
+    if (ref.kind === 'variant')
+      throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use a zoo entry such as ${ref.row.name}.ra_in1k (effnet zoo list) or a checkpoint`);
+    const m = await loadPretrained(ref.entry.name, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads });
     const labels = labelsOrIndices(m.labels, m.numClasses);
     return new Classifier(m.runner, m.preprocessing, labels, model, () => m.dispose());
   }

@@ -1,7 +1,8 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   canTrain,
+  checkNumber,
+  claimOutputDir,
   EffnetError,
   type EfficientNetSpec,
   getBackend,
@@ -10,22 +11,20 @@ import {
   float32Tensor,
   lastStagesPrefixes,
   randomWeights,
-  resolveVariant,
   selectTrainable,
-  specFor,
   type Device,
   type StepResult,
   type Tensor,
   type TensorMap,
-  writeSafetensors,
 } from '@effnet/core';
-import { defaultPreprocessing, loadPretrainedWeights, type Preprocessing, Registry } from '@effnet/zoo';
+import { loadPretrainedWeights, type Preprocessing } from '@effnet/zoo';
 import { augmentForTraining, type RgbImage } from '../data/augment.js';
 import { loadImageFolders, type Sample } from '../data/image-folder.js';
 import { deriveSeed } from '../data/seed.js';
 import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
-import { exists, loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, writeModelCard } from './model-card.js';
+import { loadModelWeights, resolveModel } from '../models/resolve.js';
+import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from './model-card.js';
 
 export type FreezeMode = 'none' | 'backbone' | `stages:${number}`;
 
@@ -58,6 +57,8 @@ export interface FineTuneOptions {
   out: string;
   /** Continue from out/model.json (weights, epoch and schedule position). */
   resume?: boolean;
+  /** Write into `out` even though it holds files (another run's checkpoint is replaced). */
+  force?: boolean;
   /** Stop after this many epochs without a better validation accuracy. */
   patience?: number;
   seed?: number;
@@ -107,35 +108,32 @@ interface Start {
 }
 
 
-/** Where training starts: a checkpoint, a zoo entry's pretrained weights, or a variant's random initialisation. */
+/** Where training starts: the run being resumed, a checkpoint, a zoo entry's pretrained weights, or a variant's random initialisation. */
 async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Start> {
-  const resumeCard = o.resume ? join(o.out, 'model.json') : null;
-  if (resumeCard && !(await exists(resumeCard))) throw new TrainingError(`--resume: ${resumeCard} does not exist; train without --resume first`);
-  const ckPath = resumeCard ?? ((await exists(o.model)) ? o.model : null);
-  if (ckPath) {
-    const ck = await loadCheckpoint(ckPath);
-    const same = ck.card.classes.join('\n') === classes.join('\n');
-    if (resumeCard && !same) throw new TrainingError(`--resume: the checkpoint's classes (${ck.card.classes.join(', ')}) differ from the dataset's (${classes.join(', ')})`);
-    return {
-      spec: ck.card.spec,
-      arch: ck.card.arch,
-      preprocessing: ck.card.preprocessing,
-      weights: ck.weights,
-      keepHead: same,
-      base: resumeCard ? ck.card.base : ckPath,
-      epoch: resumeCard ? ck.card.epoch : 0,
-      step: resumeCard ? ck.card.step : 0,
-      history: resumeCard ? (ck.card.history ?? []) : [],
-    };
+  if (o.resume) {
+    const ck = await loadCheckpoint(o.out).catch((e: Error) => {
+      throw new TrainingError(`--resume: no checkpoint to resume in ${o.out} (${e.message}); train without --resume first`);
+    });
+    if (ck.card.classes.join('\n') !== classes.join('\n'))
+      throw new TrainingError(`--resume: the checkpoint's classes (${ck.card.classes.join(', ')}) differ from the dataset's (${classes.join(', ')})`);
+    return { spec: ck.card.spec, arch: ck.card.arch, preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: true, base: ck.card.base, epoch: ck.card.epoch, step: ck.card.step, history: ck.card.history ?? [] };
   }
-  const registry = await Registry.load({});
-  if (registry.has(o.model)) {
-    const p = await loadPretrainedWeights(o.model, { registry });
-    return { spec: p.spec, arch: p.entry.arch, preprocessing: p.entry.preprocessing, weights: p.weights, keepHead: false, base: o.model, epoch: 0, step: 0, history: [] };
+  const ref = await resolveModel(o.model);
+  switch (ref.kind) {
+    case 'checkpoint': {
+      const ck = await loadCheckpoint(ref.path);
+      const same = ck.card.classes.join('\n') === classes.join('\n');
+      return { spec: ck.card.spec, arch: ck.card.arch, preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: same, base: ref.path, epoch: 0, step: 0, history: [] };
+    }
+    case 'pretrained': {
+      const p = await loadPretrainedWeights(ref.entry.name);
+      return { spec: p.spec, arch: p.entry.arch, preprocessing: p.entry.preprocessing, weights: p.weights, keepHead: false, base: ref.entry.name, epoch: 0, step: 0, history: [] };
+    }
+    case 'variant': {
+      const m = await loadModelWeights(o.model);
+      return { spec: m.spec, arch: ref.row.name, preprocessing: m.preprocessing, weights: null, keepHead: false, base: 'random', epoch: 0, step: 0, history: [] };
+    }
   }
-  const row = resolveVariant(o.model);
-  const spec = specFor(row.name);
-  return { spec, arch: row.name, preprocessing: defaultPreprocessing(row.name), weights: null, keepHead: false, base: 'random', epoch: 0, step: 0, history: [] };
 }
 
 function trainable(graph: Parameters<typeof selectTrainable>[0], freeze: FreezeMode): string[] {
@@ -144,6 +142,28 @@ function trainable(graph: Parameters<typeof selectTrainable>[0], freeze: FreezeM
   const m = /^stages:(\d+)$/.exec(freeze);
   if (!m) throw new InvalidSpecError('--freeze', freeze, 'backbone, none, or stages:K (train the last K stages, the head and the classifier)');
   return selectTrainable(graph, { train: lastStagesPrefixes(graph, Number(m[1])) });
+}
+
+/** Every numeric option, checked before any work (one helper names the option). */
+function checkFineTuneOptions(o: FineTuneOptions): void {
+  checkNumber('epochs', o.epochs, { integer: true, min: 1 });
+  if (o.batch !== undefined) checkNumber('batch', o.batch, { integer: true, min: 1 });
+  if (o.lr !== undefined) checkNumber('lr', o.lr, { above: 0 });
+  if (o.weightDecay !== undefined) checkNumber('weightDecay', o.weightDecay, { min: 0 });
+  if (o.labelSmoothing !== undefined) checkNumber('labelSmoothing', o.labelSmoothing, { min: 0, below: 1 });
+  if (o.size !== undefined) checkNumber('size', o.size, { integer: true, min: 8 });
+  if (o.cropPct !== undefined) checkNumber('cropPct', o.cropPct, { above: 0, max: 1 });
+  if (o.dropout !== undefined) checkNumber('dropout', o.dropout, { min: 0, below: 1 });
+  if (o.dropPath !== undefined) checkNumber('dropPath', o.dropPath, { min: 0, below: 1 });
+  if (o.patience !== undefined) checkNumber('patience', o.patience, { integer: true, min: 1 });
+  if (o.seed !== undefined) checkNumber('seed', o.seed, { integer: true, min: 0 });
+  if (o.valFraction !== undefined) checkNumber('valFraction', o.valFraction, { min: 0, below: 1 });
+  if (o.cropScale !== undefined) {
+    if (!Array.isArray(o.cropScale) || o.cropScale.length !== 2) throw new InvalidSpecError('cropScale', o.cropScale, 'two numbers [min, max] in (0, 1]');
+    for (const v of o.cropScale) checkNumber('cropScale', v, { above: 0, max: 1 });
+    if (o.cropScale[0] > o.cropScale[1]) throw new InvalidSpecError('cropScale', o.cropScale, '[min, max] with min <= max');
+  }
+  if (o.resume && o.force) throw new InvalidSpecError('resume and force', true, 'one of them: --resume continues the run in --out, --force replaces it');
 }
 
 /** Shuffles indices with a seeded Fisher-Yates. */
@@ -177,12 +197,15 @@ async function decodeAll(samples: readonly Sample[]): Promise<RgbImage[]> {
  * (random resized crop, flip), validation each epoch, a checkpoint each epoch and early stopping.
  */
 export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
+  checkFineTuneOptions(o);
   const seed = o.seed ?? 0;
   const batchSize = o.batch ?? 32;
-  if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new InvalidSpecError('--epochs', o.epochs, 'a positive integer');
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidSpecError('--batch', batchSize, 'a positive integer');
   const data = await loadImageFolders({ train: o.data, val: o.val, valFraction: o.valFraction ?? 0.1, seed });
+  if (data.classes.length < 2)
+    throw new TrainingError(`${o.data} holds one class (${data.classes[0]}); a classifier needs at least two class folders`);
   const start = await startingPoint(o, data.classes);
+  // Nothing is written before every input has been checked; then the output directory is claimed (or resumed).
+  if (!o.resume) await claimOutputDir(o.out, { owner: 'effnet train', force: o.force, flag: '--out', hint: 'pass --resume to continue that run, --force to replace it, or choose another --out' });
   const size = o.size ?? start.preprocessing.inputSize;
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, ...(o.cropPct !== undefined ? { cropPct: o.cropPct } : {}) };
   const spec: EfficientNetSpec = { ...start.spec, ...(o.dropout !== undefined ? { dropout: o.dropout } : {}), ...(o.dropPath !== undefined ? { dropPathRate: o.dropPath } : {}) };
@@ -214,7 +237,6 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
 
   const [trainImages, valImages] = await Promise.all([decodeAll(data.train), decodeAll(data.val)]);
   const valTensor = valImages.length ? evalBatch(valImages, preprocessing) : null;
-  await mkdir(o.out, { recursive: true });
   const history = [...start.history];
   let best = Math.max(-1, ...history.map((h) => h.valAccuracy ?? -1));
   let sinceBest = 0;
@@ -295,13 +317,11 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
         created: new Date().toISOString(),
       };
       const w = session.weights();
-      await writeSafetensors(join(o.out, 'model.safetensors'), w, { format: 'pt', producer: 'effnet' });
-      await writeModelCard(join(o.out, 'model.json'), card);
+      await saveCheckpoint(o.out, 'model', w, card);
       if (valAccuracy > best) {
         best = valAccuracy;
         sinceBest = 0;
-        await writeSafetensors(join(o.out, 'best.safetensors'), w, { format: 'pt', producer: 'effnet' });
-        await writeModelCard(join(o.out, 'best.json'), { ...card, weights: 'best.safetensors' });
+        await saveCheckpoint(o.out, 'best', w, card);
       } else if (o.patience !== undefined && ++sinceBest >= o.patience) {
         stoppedEarly = true;
         break;

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { buildEfficientNet, type EfficientNetSpec, EffnetError, type Graph, readSafetensors, type TensorMap, validateSpec, writeFileAtomic } from '@effnet/core';
+import { buildEfficientNet, type EfficientNetSpec, EffnetError, type Graph, readSafetensors, type TensorMap, validateSpec, writeFileAtomic, writeSafetensors } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
 
 export const MODEL_CARD_FORMAT = 'effnet-model-card@1';
@@ -36,31 +36,22 @@ export async function writeModelCard(path: string, card: ModelCard): Promise<voi
   await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(card, null, 2) + '\n'));
 }
 
-/** Whether a path exists (a checkpoint, rather than a zoo or variant name). */
-export async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
+/** The safetensors metadata key that carries the card inside the weight file. */
+export const CARD_METADATA_KEY = 'effnet.model_card';
+
+/**
+ * Saves a checkpoint as `<dir>/<stem>.safetensors` with its card embedded in the file's metadata, so that weights and
+ * card are replaced by one atomic rename (a process killed mid-save leaves the old pair or the new one, never a card
+ * that does not match its weights); then `<stem>.json`, the same card for people and tools to read.
+ */
+export async function saveCheckpoint(dir: string, stem: string, weights: TensorMap, card: ModelCard): Promise<void> {
+  const full: ModelCard = { ...card, weights: `${stem}.safetensors` };
+  await writeSafetensors(join(dir, `${stem}.safetensors`), weights, { format: 'pt', producer: 'effnet', [CARD_METADATA_KEY]: JSON.stringify(full) });
+  await writeModelCard(join(dir, `${stem}.json`), full);
 }
 
-/** A card path from a directory (its model.json), a .json, or a .safetensors with a .json beside it. */
-async function cardPath(path: string): Promise<string> {
-  const s = await stat(path).catch(() => null);
-  if (!s) throw new CheckpointError(`checkpoint "${path}" does not exist; pass a training output directory, its model.json, or a .safetensors with a .json beside it`);
-  if (s.isDirectory()) return join(path, 'model.json');
-  if (path.endsWith('.safetensors')) return path.replace(/\.safetensors$/, '.json');
-  return path;
-}
-
-export async function readModelCard(path: string): Promise<{ card: ModelCard; file: string }> {
-  const file = await cardPath(path);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    throw new CheckpointError(`cannot read the model card ${file}: ${(e as Error).message}; a checkpoint is a .safetensors file with its model card (.json) beside it`);
-  }
+/** Checks a parsed card's format and required fields; `file` names it in errors. */
+function checkCard(raw: unknown, file: string): ModelCard {
   const card = raw as ModelCard;
   if (card?.format !== MODEL_CARD_FORMAT) throw new CheckpointError(`${file} is not an effnet model card (format "${(raw as { format?: string })?.format}", expected "${MODEL_CARD_FORMAT}")`);
   for (const f of ['spec', 'classes', 'preprocessing', 'weights'] as const)
@@ -70,7 +61,30 @@ export async function readModelCard(path: string): Promise<{ card: ModelCard; fi
   } catch (e) {
     throw new CheckpointError(`${file}: ${(e as Error).message}`);
   }
-  return { card, file };
+  return card;
+}
+
+async function readCardFile(file: string): Promise<ModelCard> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`cannot read the model card ${file}: ${(e as Error).message}; a checkpoint is a training output directory, its model.json, or a .safetensors with its card`);
+  }
+  return checkCard(raw, file);
+}
+
+/** The card embedded in a weight file's metadata, if any. */
+function embeddedCard(metadata: Record<string, string>, weightsFile: string): ModelCard | undefined {
+  const text = metadata[CARD_METADATA_KEY];
+  if (text === undefined) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(`${weightsFile}: the embedded model card is not valid JSON (${(e as Error).message})`);
+  }
+  return checkCard(raw, `${weightsFile} (embedded model card)`);
 }
 
 export interface LoadedCheckpoint {
@@ -81,11 +95,27 @@ export interface LoadedCheckpoint {
   weightsFile: string;
 }
 
-/** A checkpoint's card, the graph it describes (sized for its classes and input) and its weights. */
+/**
+ * A checkpoint's card, the graph it describes (sized for its classes and input) and its weights. `path` is a training
+ * output directory (its model.safetensors), a card (.json) or a weight file (.safetensors). The card saved inside the
+ * weight file wins over the .json beside it: it is the one written with these weights.
+ */
 export async function loadCheckpoint(path: string, o: { inputResolution?: number | [number, number] | null } = {}): Promise<LoadedCheckpoint> {
-  const { card, file } = await readModelCard(path);
-  const weightsFile = join(dirname(file), basename(card.weights));
-  const { tensors } = await readSafetensors(weightsFile);
+  const s = await stat(path).catch(() => null);
+  if (!s) throw new CheckpointError(`checkpoint "${path}" does not exist; pass a training output directory, its model.json, or a .safetensors with its card`);
+  let weightsFile: string;
+  let jsonCard: ModelCard | undefined;
+  if (s.isDirectory()) weightsFile = join(path, 'model.safetensors');
+  else if (path.endsWith('.json')) {
+    jsonCard = await readCardFile(path);
+    weightsFile = join(dirname(path), basename(jsonCard.weights));
+  } else weightsFile = path;
+  const { tensors, metadata } = await readSafetensors(weightsFile);
+  let card = embeddedCard(metadata, weightsFile) ?? jsonCard;
+  if (!card) {
+    const beside = join(dirname(weightsFile), `${basename(weightsFile).replace(/\.safetensors$/, '')}.json`);
+    card = await readCardFile(beside);
+  }
   const graph = buildEfficientNet(card.spec, {
     numClasses: card.classes.length,
     inputResolution: o.inputResolution === undefined ? card.preprocessing.inputSize : o.inputResolution,

@@ -81,7 +81,8 @@ export class Registry {
   static async load(o: RegistryOptions = {}): Promise<Registry> {
     const files = registryFiles(o);
     const entries: RegistryEntry[] = o.builtin === false ? [] : [...BUILTIN_ENTRIES];
-    for (const f of files) entries.push(...(await readRegistryFile(f)));
+    // Not push(...list): a registry of 150k entries would overflow the call stack.
+    for (const f of files) for (const e of await readRegistryFile(f)) entries.push(e);
     return new Registry(entries, [...(o.builtin === false ? [] : ['builtin']), ...files.map((f) => resolvePath(f))]);
   }
 

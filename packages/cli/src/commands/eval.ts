@@ -1,0 +1,50 @@
+import { checkOutputFile } from '@effnet/core';
+import { defineCommand, UsageError } from '../args.js';
+import { formatTable } from '../table.js';
+import { BACKEND_OPTIONS, FORCE_OPTION } from './common.js';
+
+export const evalCommand = defineCommand({
+  name: 'eval',
+  summary: 'accuracy, per-class precision/recall/F1 and the confusion matrix on an image folder',
+  usage: 'effnet eval --data DIR --model M [--json] [--heatmap FILE.png]',
+  options: {
+    data: { type: 'string', required: true, valueName: 'DIR', description: "ImageFolder whose class folders are named as the model's classes" },
+    model: { type: 'string', valueName: 'M', description: 'a checkpoint (training output directory, .json or .safetensors) or a zoo entry' },
+    weights: { type: 'string', valueName: 'CKPT', description: 'the same as --model (kept for scripts)' },
+    ...BACKEND_OPTIONS,
+    json: { type: 'boolean', description: 'print JSON' },
+    heatmap: { type: 'string', valueName: 'FILE', description: 'also write the confusion matrix as a PNG heat map' },
+    ...FORCE_OPTION,
+  },
+  examples: ['effnet eval --data photos/val --model runs/photos', 'effnet eval --data photos/val --model runs/photos --heatmap confusion.png'],
+  async run({ values: v }, io) {
+    const { evaluate } = await import('@effnet/tasks');
+    const model = v.model ?? v.weights;
+    if (!model) throw new UsageError('effnet eval needs --model (a checkpoint or zoo entry); see effnet eval --help');
+    if (v.heatmap) await checkOutputFile(v.heatmap, { force: v.force, flag: '--heatmap' });
+    const r = await evaluate({ data: v.data, model, backend: v.backend as 'onnx' | 'tfjs', device: v.device as never, heatmap: v.heatmap });
+    if (v.json) {
+      io.out(JSON.stringify({ accuracy: r.accuracy, images: r.images, classes: r.classes, perClass: r.perClass, macro: r.macro, weighted: r.weighted, confusion: r.confusion, heatmap: r.heatmap, errors: r.errors }, null, 2));
+      return r.errors.length ? 1 : 0;
+    }
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    io.out(`accuracy ${pct(r.accuracy)} on ${r.images} images`);
+    io.out('');
+    io.out(
+      formatTable(
+        ['class', 'precision', 'recall', 'f1', 'support'],
+        [
+          ...r.perClass.map((c) => [c.class, pct(c.precision), pct(c.recall), pct(c.f1), c.support]),
+          ['macro avg', pct(r.macro.precision), pct(r.macro.recall), pct(r.macro.f1), r.images],
+          ['weighted avg', pct(r.weighted.precision), pct(r.weighted.recall), pct(r.weighted.f1), r.images],
+        ],
+      ),
+    );
+    io.out('');
+    io.out('confusion matrix (rows: true class, columns: predicted)');
+    io.out(formatTable(['', ...r.classes], r.confusion.map((row, i) => [r.classes[i]!, ...row])));
+    if (r.heatmap) io.out(`\nwrote ${r.heatmap}`);
+    for (const e of r.errors) io.out(`could not read ${e.name}: ${e.message}`);
+    return r.errors.length ? 1 : 0;
+  },
+});

@@ -1,0 +1,49 @@
+import { basename, dirname, join } from 'node:path';
+import { analyzeGraph, checkOutputFile, writeFileAtomic } from '@effnet/core';
+import { defineCommand, UsageError } from '../args.js';
+import { FORCE_OPTION, MODEL_HELP, MODEL_OPTIONS } from './common.js';
+
+export const exportCommand = defineCommand({
+  name: 'export',
+  summary: 'a model as an ONNX file',
+  usage: 'effnet export <model> -o model.onnx [options]',
+  positionals: { name: '<model>', description: 'checkpoint, variant or zoo entry', min: 1, max: 1 },
+  options: {
+    ...MODEL_OPTIONS,
+    output: { type: 'string', short: 'o', required: true, valueName: 'FILE', description: 'the .onnx file to write' },
+    opset: { type: 'number', integer: true, min: 13, max: 21, valueName: 'N', description: 'ONNX opset (default 17)' },
+    fp16: { type: 'boolean', description: 'float16 weights and compute (float32 in and out)' },
+    'no-fold': { type: 'boolean', description: 'keep BatchNorm nodes instead of folding them into the convs' },
+    resolution: { type: 'number', integer: true, min: 1, max: 8192, valueName: 'N', description: "a static N x N input (default: the model's own size, a checkpoint's trained size)" },
+    dynamic: { type: 'boolean', description: 'any input size (height and width are dynamic axes)' },
+    ...FORCE_OPTION,
+  },
+  notes: [MODEL_HELP],
+  examples: ['effnet export efficientnet_b0.ra_in1k -o b0.onnx', 'effnet export runs/shapes -o shapes.onnx --dynamic'],
+  async run({ values: v, positionals }, io) {
+    const [{ loadModelWeights }, { compileToOnnx }] = await Promise.all([import('@effnet/tasks'), import('@effnet/backend-onnx')]);
+    if (v.dynamic && v.resolution !== undefined) throw new UsageError('effnet export: --resolution and --dynamic exclude each other');
+    await checkOutputFile(v.output, { force: v.force, flag: '-o' });
+    const m = await loadModelWeights(positionals[0]!, { weights: v.weights, weightsFormat: v['weights-format'], inputResolution: v.dynamic ? null : v.resolution });
+    const dataFile = `${basename(v.output)}.data`;
+    const compiled = compileToOnnx(m.graph, m.weights, {
+      opset: v.opset,
+      fp16: v.fp16,
+      foldBatchNorm: !v['no-fold'],
+      externalDataLocation: dataFile,
+      metadata: { 'effnet.weights': m.random ? 'random initialisation' : basename(m.weightsFile ?? m.ref.name), 'effnet.model': m.ref.name, 'effnet.source': m.ref.kind },
+    });
+    if (compiled.externalData) {
+      await checkOutputFile(join(dirname(v.output), compiled.externalData.location), { force: v.force, flag: '-o (its external data)' });
+      await writeFileAtomic(join(dirname(v.output), compiled.externalData.location), compiled.externalData.bytes);
+    }
+    await writeFileAtomic(v.output, compiled.model);
+    const input = m.graph.inputs[0]!;
+    if (m.random) io.out('note: no --weights given, so the model has a random initialisation (for architecture work, not predictions)');
+    for (const n of m.notes) io.out(`note: ${n}`);
+    io.out(`wrote ${v.output} (${(compiled.model.length / 1e6).toFixed(1)} MB${compiled.externalData ? ` + ${compiled.externalData.location}` : ''}), opset ${compiled.opset}${v.fp16 ? ', fp16' : ''}`);
+    io.out(`input "${compiled.inputName}" [batch, ${input.channels}, ${input.height ?? 'height'}, ${input.width ?? 'width'}] float32 NCHW; output ${compiled.outputNames.map((n) => `"${n}"`).join(', ')}`);
+    if (input.height !== null) io.out(`${analyzeGraph(m.graph).params.toLocaleString('en-US')} params`);
+    return 0;
+  },
+});

@@ -1,0 +1,177 @@
+/**
+ * The one place a model name becomes a model. Every command and API that takes a model (`--model`, `Classifier.load`,
+ * `fineTune`) resolves it here, in one order:
+ *   1. an existing path: a checkpoint (a training output directory, its model.json, or a weight file with its card);
+ *   2. a variant (an architecture such as efficientnet_b0 or efficientnet_phi-3): random weights unless a weight file
+ *      is given, as timm's create_model without pretrained;
+ *   3. a zoo entry (efficientnet_b0.ra_in1k, effnet-shapes): pulled, converted, pretrained.
+ */
+import { stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  buildEfficientNet,
+  classifierWidth,
+  closestNames,
+  type EfficientNetSpec,
+  EffnetError,
+  type Graph,
+  InvalidSpecError,
+  randomWeights,
+  readSafetensors,
+  resolveVariant,
+  specFor,
+  type TensorMap,
+  toCanonicalNames,
+  UnknownVariantError,
+  VARIANTS,
+  type VariantRow,
+  WEIGHT_NAMINGS,
+  type WeightNaming,
+} from '@effnet/core';
+import { defaultPreprocessing, loadPretrainedWeights, type Preprocessing, Registry, type RegistryEntry, type RegistryOptions } from '@effnet/zoo';
+import { loadCheckpoint, type ModelCard } from '../classification/model-card.js';
+
+export type ModelRef =
+  | { kind: 'checkpoint'; name: string; path: string }
+  | { kind: 'variant'; name: string; row: VariantRow }
+  | { kind: 'pretrained'; name: string; entry: RegistryEntry };
+
+/** A model name that is no path, variant or zoo entry. Lists the closest names of each kind. */
+export class UnknownModelNameError extends EffnetError {
+  override name = 'UnknownModelNameError';
+  constructor(
+    readonly model: string,
+    readonly suggestions: readonly string[],
+  ) {
+    super(
+      `"${model}" is not a checkpoint path, a variant or a zoo entry${suggestions.length ? ` (did you mean ${suggestions.map((s) => `"${s}"`).join(', ')}?)` : ''}; ` +
+        'see "effnet variants" for architectures and "effnet zoo list" for pretrained models',
+    );
+  }
+}
+
+export interface ResolveOptions extends RegistryOptions {
+  /** A loaded registry (else built-in + EFFNET_REGISTRY + `registry` files). */
+  registryObject?: Registry;
+}
+
+async function isPath(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** What `name` refers to, in the documented order. */
+export async function resolveModel(name: string, o: ResolveOptions = {}): Promise<ModelRef> {
+  if (typeof name !== 'string' || !name.trim()) throw new InvalidSpecError('model', name, 'a checkpoint path, a variant or a zoo entry name');
+  if (await isPath(name)) return { kind: 'checkpoint', name, path: name };
+  try {
+    return { kind: 'variant', name, row: resolveVariant(name) };
+  } catch (e) {
+    if (!(e instanceof UnknownVariantError)) throw e;
+  }
+  const registry = o.registryObject ?? (await Registry.load(o));
+  const entry = registry.find(name);
+  if (entry) return { kind: 'pretrained', name, entry };
+  const suggestions = closestNames(name, [...registry.entries().map((e) => e.name), ...VARIANTS.map((v) => v.name)], { max: 4, ratio: 1 / 4 });
+  throw new UnknownModelNameError(name, suggestions);
+}
+
+export interface LoadWeightsOptions extends ResolveOptions {
+  /** A weight file for a variant (not for checkpoints or zoo entries, which bring their own). */
+  weights?: string;
+  /** How the weight file names its tensors (default effnet's canonical names). */
+  weightsFormat?: string;
+  /** Static input size, [h, w], or null for any size; default the model's own (a checkpoint's trained size). */
+  inputResolution?: number | [number, number] | null;
+}
+
+/** A model ready to compile: its graph and weights under canonical names, and what is known about it. */
+export interface ModelWeights {
+  ref: ModelRef;
+  spec: EfficientNetSpec;
+  graph: Graph;
+  weights: TensorMap;
+  /** true when the weights are a random initialisation (a variant without a weight file). */
+  random: boolean;
+  preprocessing: Preprocessing;
+  /** Class names where known (a checkpoint's), else undefined. */
+  classes?: string[];
+  /** Label set name (zoo entries: imagenet-1k, ...). */
+  labels?: string;
+  /** The file the weights came from. */
+  weightsFile?: string;
+  /** The checkpoint's card. */
+  card?: ModelCard;
+  /** What the loader noticed (a card found beside a weight file, a converter's notes). */
+  notes: string[];
+}
+
+function checkWeightsFormat(format: string | undefined): WeightNaming {
+  const naming = (format ?? 'effnet') as WeightNaming;
+  if (!WEIGHT_NAMINGS.includes(naming)) throw new InvalidSpecError('--weights-format', format, `one of ${WEIGHT_NAMINGS.join(', ')}`);
+  return naming;
+}
+
+/** The card beside a weight file (x.safetensors -> x.json), when there is one. */
+async function cardBeside(weights: string): Promise<string | undefined> {
+  const card = join(dirname(weights), `${basename(weights).replace(/\.[^.]+$/, '')}.json`);
+  return (await isPath(card)) ? card : undefined;
+}
+
+async function fromCheckpoint(ref: ModelRef, path: string, o: LoadWeightsOptions, notes: string[]): Promise<ModelWeights> {
+  const ck = await loadCheckpoint(path, { inputResolution: o.inputResolution });
+  return {
+    ref,
+    spec: ck.card.spec,
+    graph: ck.graph,
+    weights: ck.weights,
+    random: false,
+    preprocessing: ck.card.preprocessing,
+    classes: ck.card.classes,
+    weightsFile: ck.weightsFile,
+    card: ck.card,
+    notes,
+  };
+}
+
+/** Resolves `name` and loads its graph and weights (not yet bound to a backend). */
+export async function loadModelWeights(name: string, o: LoadWeightsOptions = {}): Promise<ModelWeights> {
+  const ref = await resolveModel(name, o);
+  if (ref.kind !== 'variant' && o.weights !== undefined)
+    throw new InvalidSpecError('--weights', o.weights, `nothing: "${name}" is a ${ref.kind === 'checkpoint' ? 'checkpoint' : 'zoo entry'} and brings its own weights`);
+  if (ref.kind !== 'variant' && o.weightsFormat !== undefined)
+    throw new InvalidSpecError('--weights-format', o.weightsFormat, `nothing: it describes a --weights file, and "${name}" brings its own weights`);
+  switch (ref.kind) {
+    case 'checkpoint':
+      return fromCheckpoint(ref, ref.path, o, []);
+    case 'pretrained': {
+      const w = await loadPretrainedWeights(ref.entry.name, { ...o, registry: o.registryObject ?? o.registry, resolution: o.inputResolution });
+      return { ref, spec: w.spec, graph: w.graph, weights: w.weights, random: false, preprocessing: w.entry.preprocessing, labels: w.entry.labels, weightsFile: w.pulled.path, notes: w.notes };
+    }
+    case 'variant': {
+      const naming = checkWeightsFormat(o.weightsFormat);
+      if (o.weights !== undefined) {
+        // Weights saved by `effnet train` carry a card: its size, classes and spec are the model's, not the variant's defaults.
+        const card = naming === 'effnet' ? await cardBeside(o.weights) : undefined;
+        if (card) {
+          const w = await fromCheckpoint(ref, card, o, [`read ${card}, the model card beside the weights: its spec, classes and input size are used`]);
+          if (resolveVariant(w.card!.arch).name !== ref.row.name)
+            throw new InvalidSpecError('--model', name, `"${w.card!.arch}", the architecture ${card} was trained as (or pass the checkpoint itself as --model)`);
+          return w;
+        }
+      }
+      const spec = specFor(ref.row.name, naming === 'torchvision' ? { family: 'torchvision' } : {});
+      const build = (numClasses?: number) => buildEfficientNet(spec, { inputResolution: o.inputResolution, ...(numClasses ? { numClasses } : {}) });
+      const preprocessing = defaultPreprocessing(ref.row.name);
+      if (o.weights === undefined) {
+        const graph = build();
+        return { ref, spec, graph, weights: randomWeights(graph), random: true, preprocessing, notes: [] };
+      }
+      const { tensors } = await readSafetensors(o.weights);
+      const graph = build(classifierWidth(tensors));
+      return { ref, spec, graph, weights: toCanonicalNames(naming, spec, tensors), random: false, preprocessing, weightsFile: o.weights, notes: [] };
+    }
+  }
+}
