@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { stat, truncate } from 'node:fs/promises';
+import { stat, truncate, unlink } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { once } from 'node:events';
@@ -132,6 +132,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   let announced: number | undefined;
   let startBytes: number | undefined;
   let lastReason = '';
+  let furthest = 0;
 
   const sizeOf = async () => {
     try {
@@ -145,6 +146,8 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     o.signal?.throwIfAborted();
     const offset = await sizeOf();
     startBytes ??= offset;
+    // An attempt that got further than any before resets the failure count; one that merely re-sent bytes we
+    // already had (a server that ignores Range and stalls at the same place) does not, or the loop would never end.
     let progressed = false;
     try {
       // Follow redirects by hand: Hugging Face answers with a 302 carrying X-Linked-Etag / X-Linked-Size.
@@ -218,7 +221,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
       if (total !== undefined) announced = total;
       if (o.expectedSize !== undefined && total !== undefined && total !== o.expectedSize) {
         res.destroy();
-        await truncate(o.dest, 0).catch(() => undefined);
+        await unlink(o.dest).catch(() => undefined);
         throw new DownloadError(o.url, `the server announces ${total} bytes but the entry pins ${o.expectedSize}; nothing was kept`, failures + 1);
       }
       resumedFrom = append ? offset : 0;
@@ -233,6 +236,8 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
         o.onProgress({ bytes, total, rate, eta: total !== undefined && rate > 0 ? Math.max(0, (total - bytes) / rate) : undefined });
       };
       report(true);
+      // The request's own timeout covers the wait for headers; a body that stops arriving needs its own.
+      res.setTimeout(idle, () => res.destroy(Object.assign(new Error(`no data for ${idle} ms`), { code: 'ETIMEDOUT' })));
       const file = createWriteStream(o.dest, { flags: append ? 'a' : 'w' });
       const closed = once(file, 'close').catch(() => undefined);
       try {
@@ -242,7 +247,10 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
             for await (const chunk of source) {
               bytes += chunk.length;
               if (o.expectedSize !== undefined && bytes > o.expectedSize) throw new TooLarge(String(bytes));
-              progressed = true;
+              if (bytes > furthest) {
+                furthest = bytes;
+                progressed = true;
+              }
               report();
               yield chunk;
             }
@@ -253,10 +261,11 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
       } catch (e) {
         if (o.signal?.aborted) throw e;
         if (e instanceof TooLarge) {
-          await truncate(o.dest, 0).catch(() => undefined);
+          await unlink(o.dest).catch(() => undefined);
           throw new DownloadError(o.url, `the server sent more than the ${o.expectedSize} bytes the entry pins; the transfer was stopped and nothing was kept`, failures + 1);
         }
-        throw new Transient(`the connection broke after ${bytes} bytes (${describeNetworkError(e as NodeJS.ErrnoException, idle)})`);
+        const err = e as NodeJS.ErrnoException;
+        throw new Transient(err.code === 'ETIMEDOUT' ? `${describeNetworkError(err, idle)}, after ${bytes} bytes` : `the connection broke after ${bytes} bytes (${describeNetworkError(err, idle)})`);
       } finally {
         // No write may land after this attempt: the next one resumes from the file's size.
         file.destroy();

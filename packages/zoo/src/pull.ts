@@ -71,7 +71,7 @@ export function effectiveUrl(url: string, env: Env = process.env): string {
 }
 
 /** HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) as a bearer token, sent only to the Hugging Face host in use and only over https. */
-function authHeaders(env: Env): (url: URL) => Record<string, string> {
+export function hubAuthHeaders(env: Env): (url: URL) => Record<string, string> {
   const token = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;
   const hosts = new Set([new URL(HF).host]);
   if (env.HF_ENDPOINT) {
@@ -197,7 +197,7 @@ export async function pull(name: string, o: PullOptions = {}): Promise<PullResul
     if (after) return done(after, lock.waited);
     const onProgress = (p: TransferProgress) => o.onProgress?.({ name: entry.name, phase: 'download', ...p });
     const dl = isRemote(url)
-      ? await download({ url, dest: paths.partial, signal: o.signal, retry: o.retry, idleTimeoutMs: o.idleTimeoutMs, expectedSize: entry.size, headersFor: authHeaders(env), onProgress })
+      ? await download({ url, dest: paths.partial, signal: o.signal, retry: o.retry, idleTimeoutMs: o.idleTimeoutMs, expectedSize: entry.size, headersFor: hubAuthHeaders(env), onProgress })
       : await copyLocal(url, paths.partial, onProgress, o.signal);
     const v = await verify(entry, paths, url, dl, o);
     await commitFile(paths.partial, paths.file);

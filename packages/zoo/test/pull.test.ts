@@ -15,6 +15,7 @@ import {
   removeCached,
   resolveCacheDir,
   verifyCache,
+  hubAuthHeaders,
 } from '../src/index.js';
 import { blob, cleanEnv, deferred, removeTempDirs, sendBody, sha256, tempDir, TestServer } from './helpers.js';
 
@@ -150,14 +151,15 @@ describe('pull over real HTTP on loopback', () => {
     const err = await pull('t.wrong', { registry: registryFile, env: cleanEnv(), cacheDir }).catch((e) => e);
     expect(err).toBeInstanceOf(ChecksumError);
     expect(err.message).toMatch(new RegExp(`sha256 of .*/wrong/model.safetensors is ${sha256(OTHER)}, but the registry entry .* says ${sha256(FILE)}; the download was deleted`));
-    expect(readdirSync(join(cacheDir, 'models', 't.wrong'))).toEqual([]);
+    expect(existsSync(join(cacheDir, 'models', 't.wrong'))).toBe(false);
     expect(await listCached({ cacheDir })).toEqual([]);
   });
 
   it('a size that differs from the entry fails the same way', async () => {
     const cacheDir = tempDir();
-    await expect(pull('t.size', { registry: registryFile, env: cleanEnv(), cacheDir })).rejects.toThrow(/the size of .* is 300000, but the registry entry says 300001/);
-    expect(readdirSync(join(cacheDir, 'models', 't.size'))).toEqual([]);
+    // The server announces its length: the mismatch is caught before a byte is kept.
+    await expect(pull('t.size', { registry: registryFile, env: cleanEnv(), cacheDir })).rejects.toThrow(/the server announces 300000 bytes but the entry pins 300001; nothing was kept/);
+    expect(existsSync(join(cacheDir, 'models', 't.size'))).toBe(false);
   });
 
   it('404 is a clear error at once, without retries', async () => {
@@ -177,7 +179,7 @@ describe('pull over real HTTP on loopback', () => {
     expect(err).toBeInstanceOf(DownloadError);
     expect(err.message).toMatch(/HTTP 500 .* \(gave up after 3 attempts\)/);
     expect(server.count('/e500/model.safetensors') - n).toBe(3);
-    expect(readdirSync(join(cacheDir, 'models', 't.e500'))).toEqual([]);
+    expect(existsSync(join(cacheDir, 'models', 't.e500'))).toBe(false);
   });
 
   it('transient 503s are retried until the file arrives', async () => {
@@ -247,7 +249,7 @@ describe('pull over real HTTP on loopback', () => {
     const cacheDir = tempDir();
     expect(await pull('s.etag', { registry: unpinnedRegistry, env: cleanEnv(), cacheDir })).toMatchObject({ checksumSource: 'server', sha256: sha256(FILE) });
     await expect(pull('s.etag-wrong', { registry: unpinnedRegistry, env: cleanEnv(), cacheDir })).rejects.toThrow(/but the server's ETag header says/);
-    expect(readdirSync(join(cacheDir, 'models', 's.etag-wrong'))).toEqual([]);
+    expect(existsSync(join(cacheDir, 'models', 's.etag-wrong'))).toBe(false);
     expect(await pull('s.plain', { registry: unpinnedRegistry, env: cleanEnv(), cacheDir })).toMatchObject({ checksumSource: 'computed', sha256: sha256(FILE) });
   });
 
@@ -259,8 +261,14 @@ describe('pull over real HTTP on loopback', () => {
     const cacheDir = tempDir();
     const r = await pull('hf_b0.test', { registry: unpinnedRegistry, env: cleanEnv({ HF_ENDPOINT: base, HF_TOKEN: 'secret' }), cacheDir });
     expect(r).toMatchObject({ checksumSource: 'server', sha256: sha256(FILE), size: FILE.length });
+    // The mirror here is plain http, so the token stays home; over https it goes to the hub's host and no other.
     const hf = server.hits.filter((h) => h.path.startsWith('/timm/hf_b0.test') || h.path === '/cdn/abc');
-    expect(hf.map((h) => h.auth)).toEqual(['Bearer secret', 'Bearer secret']);
+    expect(hf.map((h) => h.auth)).toEqual([undefined, undefined]);
+    const headers = hubAuthHeaders({ HF_TOKEN: 'secret', HF_ENDPOINT: 'https://mirror.example' });
+    expect(headers(new URL('https://mirror.example/timm/x'))).toEqual({ authorization: 'Bearer secret' });
+    expect(headers(new URL('https://huggingface.co/timm/x'))).toEqual({ authorization: 'Bearer secret' });
+    expect(headers(new URL('http://mirror.example/timm/x'))).toEqual({});
+    expect(headers(new URL('https://cdn.example/x'))).toEqual({});
   });
 
   it('zoo verify re-hashes the cache and zoo rm removes an entry', async () => {
