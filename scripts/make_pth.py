@@ -20,13 +20,14 @@ Writes into DIR:
   tensor.zip.pth                      a lone tensor
   small/<name>.bin + small.json       A and B's values (as expected/)
   hostile/<name>.pth                  pickles that would run code or break bounds, each named in hostile.json with the
-                                      global it uses (or null) and the marker file its payload would create
+                                      global it uses (or null) and the marker file its payload would create (paths
+                                      relative to DIR)
   proof/                              the same payloads aimed at proof markers, loaded here with
                                       torch.load(weights_only=False) to show that they do run; hostile.json records it
-With --weights (a torchvision state_dict as safetensors, e.g. scripts/torchvision_reference.py's):
-  b0.zip.pth, b0.legacy.pth           that state_dict in both formats
-  b0.nested.pth                       {"epoch", "state_dict", "optimizer", "args"}, legacy format
-  b0.module.zip.pth                   names prefixed "module."
+With --weights (a state_dict as safetensors, e.g. scripts/torchvision_reference.py's weights.safetensors):
+  weights.zip.pth, weights.legacy.pth that state_dict in both formats
+  weights.nested.pth                  {"epoch", "state_dict", "optimizer", "args"}, legacy format
+  weights.module.zip.pth              names prefixed "module."
 """
 
 import argparse
@@ -243,6 +244,9 @@ def write_hostile(out):
         fh.write(buf.getvalue()[:-100])
     cases["truncated.legacy"] = {"file": f, "global": None, "marker": None, "error": "truncated"}
 
+    # Paths relative to the output directory, so that it can be moved.
+    rel = lambda p: p and os.path.relpath(p, out)
+    cases = {k: {**c, "file": rel(c["file"]), "marker": rel(c["marker"])} for k, c in cases.items()}
     with open(os.path.join(out, "hostile.json"), "w") as fh:
         json.dump({"cases": cases, "proven": proven}, fh, indent=1)
 
@@ -250,7 +254,7 @@ def write_hostile(out):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--weights", help="a torchvision state_dict as safetensors (for the b0.* files)")
+    ap.add_argument("--weights", help="a state_dict as safetensors (for the weights.* files)")
     args = ap.parse_args(argv)
     out = args.out
     os.makedirs(out, exist_ok=True)
@@ -278,12 +282,12 @@ def main(argv=None):
     if args.weights:
         ref = load_reference_module()
         tv = ref.read_safetensors(args.weights)
-        torch.save(tv, os.path.join(out, "b0.zip.pth"))
-        torch.save(tv, os.path.join(out, "b0.legacy.pth"), _use_new_zipfile_serialization=False)
+        torch.save(tv, os.path.join(out, "weights.zip.pth"))
+        torch.save(tv, os.path.join(out, "weights.legacy.pth"), _use_new_zipfile_serialization=False)
         torch.save({"epoch": 9, "state_dict": tv, "optimizer": sgd_state(list(tv.values())[:8]),
-                    "args": argparse.Namespace(model="efficientnet_b0")}, os.path.join(out, "b0.nested.pth"),
+                    "args": argparse.Namespace(model="efficientnet_b0")}, os.path.join(out, "weights.nested.pth"),
                    _use_new_zipfile_serialization=False)
-        torch.save(collections.OrderedDict(("module." + k, v) for k, v in tv.items()), os.path.join(out, "b0.module.zip.pth"))
+        torch.save(collections.OrderedDict(("module." + k, v) for k, v in tv.items()), os.path.join(out, "weights.module.zip.pth"))
     print(json.dumps({"out": out, "torch": torch.__version__}))
     return 0
 

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { EffnetError } from '@effnet/core';
 import { infoCommand } from './commands/info.js';
 import { CLASSIFY_USAGE, classifyCli, evalCli, trainCli } from './commands/classify.js';
+import { CONVERT_USAGE, convertCli } from './commands/convert.js';
 import { DEMO_USAGE, demoCli } from './commands/demo.js';
 import { exportCommand } from './commands/onnx.js';
 import { runCommand } from './commands/run.js';
@@ -16,11 +17,12 @@ Usage:
                                                     stages, endpoints, params, MACs
                                                     (--phi X: compound-scaled from the variant's base, B0 by default;
                                                      negative: --phi=-1)
-  effnet run --model <variant> [--weights <file.safetensors>] [--weights-format effnet|timm|torchvision]
-             --input x.npy --output y.npy [--backend onnx|tfjs] [--device cpu|auto|cuda|webgpu|gpu|wasm]
+  effnet run --model <variant> [--weights <file.safetensors|file.pth>] [--weights-format effnet|timm|torchvision]
+             [--weights-key K] --input x.npy --output y.npy [--backend onnx|tfjs] [--device cpu|auto|cuda|webgpu|gpu|wasm]
              [--threads N]                          logits of an NCHW float32 batch
-  effnet export <variant> [--weights <file>] [--weights-format ...] -o model.onnx [--opset N] [--fp16]
+  effnet export <variant> [--weights <file>] [--weights-format ...] [--weights-key K] -o model.onnx [--opset N] [--fp16]
              [--no-fold] [--resolution N | --dynamic]  an ONNX model (random init without --weights)
+${CONVERT_USAGE}
 ${ZOO_USAGE}
 ${CLASSIFY_USAGE}
 ${DEMO_USAGE}
@@ -58,6 +60,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           model: { type: 'string' },
           weights: { type: 'string' },
           'weights-format': { type: 'string' },
+          'weights-key': { type: 'string' },
           input: { type: 'string' },
           output: { type: 'string' },
           backend: { type: 'string', default: 'onnx' },
@@ -70,6 +73,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         variant: values.model!,
         weights: values.weights,
         weightsFormat: values['weights-format'],
+        weightsKey: values['weights-key'],
         input: values.input!,
         output: values.output!,
         backend: values.backend!,
@@ -86,6 +90,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         options: {
           weights: { type: 'string' },
           'weights-format': { type: 'string' },
+          'weights-key': { type: 'string' },
           output: { type: 'string', short: 'o' },
           opset: { type: 'string' },
           fp16: { type: 'boolean', default: false },
@@ -100,6 +105,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         variant: positionals[0],
         weights: values.weights,
         weightsFormat: values['weights-format'],
+        weightsKey: values['weights-key'],
         output: values.output,
         opset: num('opset', values.opset),
         fp16: values.fp16!,
@@ -110,6 +116,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       lines.forEach((l) => out(l));
       return 0;
     }
+    case 'convert':
+      return convertCli(rest, out);
     case 'zoo':
       return zooCli(rest, out);
     case 'pull':

@@ -4,7 +4,7 @@ import {
   type Graph,
   InvalidSpecError,
   randomWeights,
-  readSafetensors,
+  readWeightFile,
   resolveVariant,
   specFor,
   type TensorMap,
@@ -19,6 +19,8 @@ export interface ModelSource {
   variant: string;
   weights?: string;
   weightsFormat?: string;
+  /** For a .pth checkpoint: the entry that holds the weights (default: found automatically). */
+  weightsKey?: string;
   /** Static input size; null = dynamic. */
   inputResolution?: number | [number, number] | null;
 }
@@ -31,6 +33,8 @@ export interface LoadedModel {
   random: boolean;
   /** The weight file the weights came from (a --weights file, or a pretrained entry's cached file). */
   weightsFile?: string;
+  /** What the --weights file was (format, checkpoint entry, prefix removed, tensor count). */
+  weightsDescription?: string;
   /** The pretrained entry, when the model was named by one (efficientnet_b0.ra_in1k). */
   pretrained?: string;
 }
@@ -58,6 +62,7 @@ export async function loadModel(src: ModelSource): Promise<LoadedModel> {
     const registry = await Registry.load();
     if (!registry.has(src.variant)) throw e;
     if (src.weights) throw new InvalidSpecError('--weights', src.weights, `nothing: "${src.variant}" is a pretrained entry and brings its own weights`);
+    if (src.weightsKey !== undefined) throw new InvalidSpecError('--weights-key', src.weightsKey, `nothing: "${src.variant}" is a pretrained entry and brings its own weights`);
     const w = await loadPretrainedWeights(src.variant, { registry, resolution: src.inputResolution });
     return { spec: w.spec, graph: w.graph, weights: w.weights, random: false, weightsFile: w.pulled.path, pretrained: w.entry.name };
   }
@@ -66,10 +71,11 @@ export async function loadModel(src: ModelSource): Promise<LoadedModel> {
   const spec = specFor(row.name, naming === 'torchvision' ? { family: 'torchvision' } : {});
   const build = (numClasses?: number) => buildEfficientNet(spec, { inputResolution: src.inputResolution, ...(numClasses ? { numClasses } : {}) });
   if (!src.weights) {
+    if (src.weightsKey !== undefined) throw new InvalidSpecError('--weights-key', src.weightsKey, 'given only with --weights <checkpoint.pth>');
     const graph = build();
     return { spec, graph, weights: randomWeights(graph), random: true };
   }
-  const { tensors } = await readSafetensors(src.weights);
-  const graph = build(classesIn(tensors));
-  return { spec, graph, weights: toCanonicalNames(naming, spec, tensors), random: false, weightsFile: src.weights };
+  const file = await readWeightFile(src.weights, { weightsKey: src.weightsKey });
+  const graph = build(classesIn(file.tensors));
+  return { spec, graph, weights: toCanonicalNames(naming, spec, file.tensors), random: false, weightsFile: src.weights, weightsDescription: file.description };
 }

@@ -4,6 +4,7 @@
  * reader against files torch.save itself wrote (scripts/make_pth.py); this writer only has to produce valid input.
  */
 import { deflateRawSync } from 'node:zlib';
+import type { TensorMap } from '../src/tensor.js';
 
 // ---------------------------------------------------------------------------------------------
 // Pickle opcodes
@@ -177,6 +178,16 @@ export class Raw {
 export function contiguous(key: string, dtype: TorchDTypeName, shape: number[], bytes: Uint8Array): TensorSpec {
   const stride = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
   return new TensorSpec({ key, dtype, bytes }, 0, shape, stride);
+}
+
+/** A TensorMap as a state_dict of contiguous tensors, one storage each (keys "0", "1"...), names prefixed. */
+export function stateDictOf(tensors: TensorMap, prefix = '', firstKey = 0): Map<string, TensorSpec> {
+  return new Map(
+    [...tensors].map(([name, t], i) => {
+      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength).slice();
+      return [prefix + name, contiguous(String(firstKey + i), t.dtype, t.shape, bytes)];
+    }),
+  );
 }
 
 /** Encodes a value: null, boolean, number (integers as ints), bigint, string, Uint8Array (bytes), arrays (lists),

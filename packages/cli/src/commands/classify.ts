@@ -6,7 +6,7 @@ import { Classifier, evaluate, type FreezeMode, fineTune, type TrainProgress } f
 import { bar, duration, type ProgressSink, redraw } from '../progress.js';
 import { formatTable } from '../table.js';
 
-export const CLASSIFY_USAGE = `  effnet classify <image|dir...> --model <zoo name|checkpoint> [--backend onnx|tfjs] [--device ...] [--topk 5] [--json]
+export const CLASSIFY_USAGE = `  effnet classify <image|dir...> --model <zoo name|checkpoint> [--weights-key K] [--backend onnx|tfjs] [--device ...] [--topk 5] [--json]
                                                     labels for JPEG/PNG/WebP images (a table, or JSON lines)
   effnet train --data <dir> --model <zoo name|variant|checkpoint> --epochs N [--batch B] [--lr X]
              [--freeze backbone|none|stages:K] [--label-smoothing X] [--val <dir>] [--size N]
@@ -42,6 +42,7 @@ export async function classifyCli(args: string[], out: (s: string) => void): Pro
     allowPositionals: true,
     options: {
       model: { type: 'string' },
+      'weights-key': { type: 'string' },
       backend: { type: 'string', default: 'onnx' },
       device: { type: 'string' },
       topk: { type: 'string', default: '5' },
@@ -51,7 +52,7 @@ export async function classifyCli(args: string[], out: (s: string) => void): Pro
   if (!values.model) throw new EffnetError('effnet classify needs --model <zoo name or checkpoint>');
   if (!positionals.length) throw new EffnetError('effnet classify needs at least one image or directory');
   const files = await expand(positionals);
-  const classifier = await Classifier.load(values.model, { backend: values.backend as 'onnx', device: values.device as never });
+  const classifier = await Classifier.load(values.model, { backend: values.backend as 'onnx', device: values.device as never, weightsKey: values['weights-key'] });
   try {
     const { results, errors } = await classifier.classify(files, { topK: Number(values.topk), skipErrors: true });
     if (values.json) {

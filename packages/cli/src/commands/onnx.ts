@@ -7,6 +7,8 @@ export interface ExportOptions {
   variant: string;
   weights?: string;
   weightsFormat?: string;
+  /** For a .pth checkpoint: the entry that holds the weights. */
+  weightsKey?: string;
   output: string;
   opset?: number;
   fp16: boolean;
@@ -17,7 +19,7 @@ export interface ExportOptions {
 
 /** `effnet export`: a variant (and weights) to an ONNX file. Returns lines for the user. */
 export async function exportCommand(o: ExportOptions): Promise<string[]> {
-  const m = await loadModel({ variant: o.variant, weights: o.weights, weightsFormat: o.weightsFormat, inputResolution: o.dynamic ? null : (o.resolution ?? undefined) });
+  const m = await loadModel({ variant: o.variant, weights: o.weights, weightsFormat: o.weightsFormat, weightsKey: o.weightsKey, inputResolution: o.dynamic ? null : (o.resolution ?? undefined) });
   const compiled = compileToOnnx(m.graph, m.weights, {
     opset: o.opset,
     fp16: o.fp16,
@@ -34,5 +36,6 @@ export async function exportCommand(o: ExportOptions): Promise<string[]> {
   ];
   if (!o.dynamic) lines.push(`${analyzeGraph(m.graph).params.toLocaleString('en-US')} params`);
   if (m.random) lines.unshift('note: no --weights given, so the model has a random initialisation (for architecture work, not predictions)');
+  if (m.weightsDescription) lines.unshift(`read ${o.weights}: ${m.weightsDescription}`);
   return lines;
 }

@@ -5,6 +5,8 @@ export interface RunOptions {
   variant: string;
   weights?: string;
   weightsFormat?: string;
+  /** For a .pth checkpoint: the entry that holds the weights. */
+  weightsKey?: string;
   input: string;
   output: string;
   backend: string;
@@ -17,7 +19,7 @@ export async function runCommand(o: RunOptions): Promise<string[]> {
   const x = await readNpy(o.input);
   if (x.shape.length !== 4) throw new InvalidSpecError('--input', o.input, `an NCHW float32 batch [N, 3, H, W]; this file has shape [${x.shape.join(', ')}]`);
   const [, , h, w] = x.shape as [number, number, number, number];
-  const m = await loadModel({ variant: o.variant, weights: o.weights, weightsFormat: o.weightsFormat, inputResolution: [h, w] });
+  const m = await loadModel({ variant: o.variant, weights: o.weights, weightsFormat: o.weightsFormat, weightsKey: o.weightsKey, inputResolution: [h, w] });
   const backend = await getBackend(o.backend);
   const runner = await backend.load(m.graph, m.weights, { device: (o.device ?? 'cpu') as never, threads: o.threads });
   try {
@@ -26,6 +28,7 @@ export async function runCommand(o: RunOptions): Promise<string[]> {
     await writeNpy(o.output, logits);
     const lines = [`wrote ${o.output}: ${m.graph.outputs[0]} [${logits.shape.join(', ')}] on ${o.backend} (${runner.device}${runner.notes.length ? `; ${runner.notes.join('; ')}` : ''})`];
     if (m.random) lines.unshift('note: no --weights given, so the model has a random initialisation');
+    if (m.weightsDescription) lines.unshift(`read ${o.weights}: ${m.weightsDescription}`);
     return lines;
   } finally {
     await runner.dispose();

@@ -450,7 +450,8 @@ describeWithPeers(['torch', 'numpy'], 'files written by torch.save itself (PyTor
     };
     expect(proven).toEqual({ os_system: true, builtins_eval: true, subprocess_popen: true, builtins_exec: true });
     expect(Object.keys(cases).length).toBe(17);
-    for (const [name, c] of Object.entries(cases)) {
+    for (const [name, rel] of Object.entries(cases)) {
+      const c = { ...rel, file: join(dir, rel.file), marker: rel.marker && join(dir, rel.marker) };
       const err = await readPth(c.file).then(
         () => new Error(`${name} parsed`),
         (e: unknown) => e,

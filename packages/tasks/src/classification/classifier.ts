@@ -10,6 +10,8 @@ export interface ClassifierOptions {
   backend?: 'onnx' | 'tfjs';
   device?: Device;
   threads?: number;
+  /** For weights in a .pth training checkpoint: the entry that holds them (default: found automatically). */
+  weightsKey?: string;
 }
 
 export interface Classification {
@@ -40,13 +42,13 @@ export class Classifier {
   /** A zoo name (pretrained, e.g. efficientnet_b0.ra_in1k or effnet-shapes) or a checkpoint (directory, .json or .safetensors). */
   static async load(model: string, o: ClassifierOptions = {}): Promise<Classifier> {
     if (await exists(model)) return Classifier.fromCheckpoint(model, o);
-    const m = await loadPretrained(model, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads });
+    const m = await loadPretrained(model, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads, weightsKey: o.weightsKey });
     const labels = labelsOrIndices(m.labels, m.numClasses);
     return new Classifier(m.runner, m.preprocessing, labels, model, () => m.dispose());
   }
 
   static async fromCheckpoint(path: string, o: ClassifierOptions = {}): Promise<Classifier> {
-    const ck = await loadCheckpoint(path);
+    const ck = await loadCheckpoint(path, { weightsKey: o.weightsKey });
     const backend = await getBackend(o.backend ?? 'onnx');
     const runner = await backend.load(ck.graph, ck.weights, { device: o.device ?? 'cpu', threads: o.threads });
     return new Classifier(runner, ck.card.preprocessing, ck.card.classes, path);

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { buildEfficientNet, type EfficientNetSpec, EffnetError, type Graph, readSafetensors, type TensorMap, validateSpec, writeFileAtomic } from '@effnet/core';
+import { buildEfficientNet, type EfficientNetSpec, EffnetError, type Graph, readWeightFile, type TensorMap, validateSpec, writeFileAtomic } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
 
 export const MODEL_CARD_FORMAT = 'effnet-model-card@1';
@@ -14,7 +14,7 @@ export interface ModelCard {
   spec: EfficientNetSpec;
   classes: string[];
   preprocessing: Preprocessing;
-  /** The safetensors file, relative to the card. */
+  /** The weight file (safetensors, or a PyTorch .pth checkpoint), relative to the card. */
   weights: string;
   /** Where the starting weights came from: a zoo name, a checkpoint, or "random". */
   base: string;
@@ -44,12 +44,14 @@ export async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** A card path from a directory (its model.json), a .json, or a .safetensors with a .json beside it. */
+const WEIGHT_EXTENSION = /\.(safetensors|pth|pt)$/;
+
+/** A card path from a directory (its model.json), a .json, or a weight file (.safetensors, .pth, .pt) with a .json beside it. */
 async function cardPath(path: string): Promise<string> {
   const s = await stat(path).catch(() => null);
   if (!s) throw new CheckpointError(`checkpoint "${path}" does not exist; pass a training output directory, its model.json, or a .safetensors with a .json beside it`);
   if (s.isDirectory()) return join(path, 'model.json');
-  if (path.endsWith('.safetensors')) return path.replace(/\.safetensors$/, '.json');
+  if (WEIGHT_EXTENSION.test(path)) return path.replace(WEIGHT_EXTENSION, '.json');
   return path;
 }
 
@@ -77,15 +79,18 @@ export interface LoadedCheckpoint {
   card: ModelCard;
   graph: Graph;
   weights: TensorMap;
-  /** The .safetensors file read. */
+  /** The weight file read. */
   weightsFile: string;
 }
 
-/** A checkpoint's card, the graph it describes (sized for its classes and input) and its weights. */
-export async function loadCheckpoint(path: string, o: { inputResolution?: number | [number, number] | null } = {}): Promise<LoadedCheckpoint> {
+/**
+ * A checkpoint's card, the graph it describes (sized for its classes and input) and its weights (safetensors or a
+ * .pth checkpoint, told apart by content; `weightsKey` picks the entry of a .pth training checkpoint).
+ */
+export async function loadCheckpoint(path: string, o: { inputResolution?: number | [number, number] | null; weightsKey?: string } = {}): Promise<LoadedCheckpoint> {
   const { card, file } = await readModelCard(path);
   const weightsFile = join(dirname(file), basename(card.weights));
-  const { tensors } = await readSafetensors(weightsFile);
+  const { tensors } = await readWeightFile(weightsFile, { weightsKey: o.weightsKey });
   const graph = buildEfficientNet(card.spec, {
     numClasses: card.classes.length,
     inputResolution: o.inputResolution === undefined ? card.preprocessing.inputSize : o.inputResolution,
