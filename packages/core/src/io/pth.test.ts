@@ -25,6 +25,7 @@ import { CHECKPOINT_KEYS, parsePth, readPth } from './pth.js';
 import { serializeSafetensors } from './safetensors.js';
 import { serializeNpy } from './npy.js';
 import { parseWeightFile, readWeightFile, sniffWeightFile } from './weight-file.js';
+import { mutate, mutationArb } from '../../test/mutations.js';
 
 const rawBytes = (t: Tensor) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 const f32 = (...v: number[]) => new Uint8Array(Float32Array.from(v).buffer);
@@ -291,27 +292,6 @@ describe('parsePth: refuses to run anything', () => {
 // ---------------------------------------------------------------------------------------------
 // Fuzzing: any input either parses or is a TensorFileError (never another error, a hang, or a huge allocation).
 // ---------------------------------------------------------------------------------------------
-
-type Mutation = { kind: 'set'; at: number; value: number } | { kind: 'truncate'; at: number } | { kind: 'insert'; at: number; bytes: Uint8Array } | { kind: 'delete'; at: number; count: number };
-
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.nat({ max: 255 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 9 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 9 }) }) },
-);
-
-function mutate(bytes: Uint8Array, muts: Mutation[]): Uint8Array {
-  let b = bytes.slice();
-  for (const m of muts) {
-    const at = b.length ? m.at % (b.length + 1) : 0;
-    if (m.kind === 'set' && b.length) b[at % b.length] = m.value;
-    else if (m.kind === 'truncate') b = b.slice(0, at);
-    else if (m.kind === 'insert') b = new Uint8Array([...b.subarray(0, at), ...m.bytes, ...b.subarray(at)]);
-    else if (m.kind === 'delete') b = new Uint8Array([...b.subarray(0, at), ...b.subarray(at + m.count)]);
-  }
-  return b;
-}
 
 function parsesOrFileError(bytes: Uint8Array): void {
   try {
