@@ -124,6 +124,43 @@ describe('parsePth: files laid out like torch.save writes them', () => {
     }
   });
 
+  it('untyped storages (counted in bytes) rebuilt by _rebuild_tensor_v3 with an explicit dtype', () => {
+    const pkl = new Pickler()
+      .proto(2)
+      .emptyDict()
+      .mark()
+      .str('w')
+      .global('torch._utils', '_rebuild_tensor_v3')
+      .mark()
+      .mark()
+      .str('storage')
+      .global('torch.storage', 'UntypedStorage')
+      .str('0')
+      .str('cpu')
+      .int(8)
+      .tuple()
+      .binpersid()
+      .int(1)
+      .mark()
+      .int(1)
+      .tuple()
+      .mark()
+      .int(1)
+      .tuple()
+      .bool(false)
+      .global('collections', 'OrderedDict')
+      .emptyTuple()
+      .reduce()
+      .global('torch', 'float32')
+      .tuple()
+      .reduce()
+      .setitems()
+      .stop()
+      .done();
+    const r = parsePth(zipArchive([['a/data.pkl', pkl], ['a/data/0', f32(1.5, -2)]]));
+    expect(r.tensors.get('w')).toEqual({ dtype: 'float32', shape: [1], data: Float32Array.from([-2]) });
+  });
+
   it('byteorder "big" (PyTorch >= 2.1 on a big-endian machine) is swapped to little-endian values', () => {
     const be = new Uint8Array([0x3f, 0x80, 0, 0, 0xc0, 0, 0, 0]); // 1, -2 as big-endian float32
     const sd = new Map([['x', contiguous('0', 'float32', [2], be)]]);
