@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,6 +112,29 @@ export function torchvisionFixture(variant: string, opts: { resolution?: number;
     logits: join(dir, 'logits.npy'),
     meta: JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')),
   };
+}
+
+/**
+ * scripts/make_pth.py's files for a torchvision fixture's weights (weights.zip.pth, weights.legacy.pth,
+ * weights.nested.pth, weights.module.zip.pth and the rest its docstring lists), generated once per script version
+ * beside the fixture. Returns their directory.
+ */
+export function pthFixture(fx: TorchvisionFixture): string {
+  const script = 'scripts/make_pth.py';
+  const version = createHash('sha256').update(readFileSync(join(REPO_ROOT, script))).digest('hex').slice(0, 12);
+  const dir = join(fx.dir, `pth-${version}`);
+  if (!existsSync(dir)) {
+    // Written aside, then renamed into place: a test file running at the same time sees all of it or none.
+    const tmp = mkdtempSync(`${dir}.tmp-`);
+    runPython(script, ['--out', tmp, '--weights', fx.weights]);
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (!existsSync(dir)) throw e;
+    }
+  }
+  return dir;
 }
 
 /** Max |a - b| and max |b|. */

@@ -149,7 +149,7 @@ export function parseCommandArgs<S extends Record<string, OptionSpec>>(c: Comman
   const values: Record<string, unknown> = {};
   for (const [name, o] of Object.entries(c.options)) {
     values[name] = parseValue(name, o, parsed.values[name] as string | boolean | string[] | undefined);
-    if (o.required && (values[name] === undefined || values[name] === '')) throw new UsageError(`effnet ${c.name} needs --${name}${o.valueName ? ` ${o.valueName}` : ''} (${o.description}); see effnet ${c.name} --help`);
+    if (o.required && (values[name] === undefined || values[name] === '')) throw new UsageError(`effnet ${c.name} needs ${o.short ? `-${o.short}/` : ""}--${name}${o.valueName ? ` ${o.valueName}` : ''} (${o.description}); see effnet ${c.name} --help`);
   }
   const p = c.positionals;
   const n = parsed.positionals.length;

@@ -1,6 +1,7 @@
 import { EffnetError } from '@effnet/core';
 import { closest, type Command, helpText, type Io, parseCommandArgs, UsageError } from './args.js';
 import { classifyCommand } from './commands/classify.js';
+import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
@@ -16,6 +17,7 @@ export const COMMANDS: readonly Command[] = [
   infoCommand,
   runCommand,
   exportCommand,
+  convertCommand,
   zooListCommand,
   pullCommandSpec,
   zooRmCommand,

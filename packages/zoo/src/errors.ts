@@ -85,11 +85,6 @@ export class OfflineError extends EffnetError {
   }
 }
 
-/** Weights published in a format effnet cannot read (torchvision's .pth pickles). */
-export class NotLoadableError extends EffnetError {
-  override name = 'NotLoadableError';
-}
-
 /** Waiting for another process's download took longer than allowed. */
 export class LockTimeoutError extends EffnetError {
   override name = 'LockTimeoutError';

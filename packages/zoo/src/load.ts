@@ -17,7 +17,6 @@ import {
   WeightMismatchError,
 } from '@effnet/core';
 import { readEntryWeights } from './convert/index.js';
-import { NotLoadableError } from './errors.js';
 import { pull, type PullOptions, type PullResult } from './pull.js';
 import { Registry } from './registry/registry.js';
 import type { Preprocessing, RegistryEntry } from './registry/schema.js';
@@ -31,6 +30,8 @@ export function specForEntry(entry: RegistryEntry): EfficientNetSpec {
 export interface PretrainedWeightsOptions extends PullOptions {
   /** Static input size, [h, w], or null for any size. Default: the entry's preprocessing.inputSize. */
   resolution?: number | [number, number] | null;
+  /** For a .pth checkpoint: the entry that holds the weights, overriding the registry entry's weightsKey. */
+  weightsKey?: string;
 }
 
 export interface PretrainedWeights {
@@ -53,16 +54,9 @@ export async function loadPretrainedWeights(name: string, o: PretrainedWeightsOp
   const env = o.env ?? process.env;
   const registry = o.registry instanceof Registry ? o.registry : await Registry.load({ ...o, registry: o.registry as string | string[] | undefined, env });
   const entry = registry.get(name);
-  // Refuse before downloading what cannot be read.
-  if (entry.format === 'pth')
-    throw new NotLoadableError(
-      `"${entry.name}" is published by torchvision as a PyTorch pickle (.pth), which effnet cannot read. "effnet pull ${entry.name}" ` +
-        'fetches and verifies it; convert it to safetensors with Python (safetensors.torch.save_file(torch.load(f), "model.safetensors")) ' +
-        'and add it to a registry file with family "torchvision", format "safetensors".',
-    );
   const pulled = await pull(entry.name, { ...o, registry, env });
   const spec = specForEntry(entry);
-  const converted = await readEntryWeights(entry, pulled.path, spec);
+  const converted = await readEntryWeights(entry, pulled.path, spec, { weightsKey: o.weightsKey });
   const numClasses = entry.numClasses ?? classifierWidth(converted.tensors) ?? 1000;
   const graph = buildEfficientNet(spec, { numClasses, inputResolution: o.resolution === undefined ? entry.preprocessing.inputSize : o.resolution });
   let weights: TensorMap;

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { OnnxBackend } from '@effnet/backend-onnx';
 import { buildEfficientNet, parseSafetensors, specFor, type Tensor, toCanonicalNames, toTorchvision, WeightMismatchError } from '@effnet/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPretrained, loadPretrainedWeights, normalize, NotLoadableError, Registry } from '../src/index.js';
+import { legacyPth, stateDictOf, zipPth } from '../../core/test/pth-writer.js';
+import { BUILTIN_ENTRIES, loadPretrained, loadPretrainedWeights, normalize } from '../src/index.js';
 import { cleanEnv, randomInput, removeTempDirs, safetensorsBytes, sendBody, sha256, smallModel, tempDir, TestServer, testWeights } from './helpers.js';
 
 const server = new TestServer();
@@ -29,7 +30,13 @@ beforeAll(async () => {
   const w = testWeights(graph, 3);
   files.timm = safetensorsBytes(w);
   const tv = smallModel('efficientnet_b0', 'torchvision');
-  files.torchvision = safetensorsBytes(toTorchvision(tv.spec, testWeights(tv.graph, 4)));
+  const tvWeights = toTorchvision(tv.spec, testWeights(tv.graph, 4));
+  files.torchvision = safetensorsBytes(tvWeights);
+  // The same weights as PyTorch checkpoints: a training checkpoint whose EMA entry (found first by default) holds
+  // other values, with DataParallel names; and a plain legacy-format state_dict.
+  const other = toTorchvision(tv.spec, testWeights(tv.graph, 5));
+  files.tvckpt = zipPth({ epoch: 5, model: stateDictOf(tvWeights, 'module.'), model_ema: stateDictOf(other, 'module.', 1000), lr: 0.01 });
+  files.tvlegacy = legacyPth(stateDictOf(tvWeights));
   for (const k of Object.keys(files)) server.route(`/${k}/model.safetensors`, (req, res, n) => sendBody(req, res, files[k]!, n));
   const pre = { inputSize: 32, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
   const e = (name: string, arch: string, family: string, file: string) => ({ name, arch, family, format: 'safetensors', url: `${base}/${file}/model.safetensors`, sha256: sha256(files[file]!), preprocessing: pre, numClasses: 10 });
@@ -42,6 +49,8 @@ beforeAll(async () => {
         e('tiny.tv', 'efficientnet_b0', 'torchvision', 'torchvision'),
         e('wrong.arch', 'efficientnet_b2', 'timm', 'timm'),
         e('wrong.naming', 'efficientnet_b0', 'timm', 'torchvision'),
+        { ...e('tiny.tv.ckpt', 'efficientnet_b0', 'torchvision', 'tvckpt'), format: 'pth', weightsKey: 'model' },
+        { ...e('tiny.tv.legacy', 'efficientnet_b0', 'torchvision', 'tvlegacy'), format: 'pth' },
       ],
     }),
   );
@@ -105,12 +114,31 @@ describe('loadPretrained', () => {
     expect(err.message).toMatch(/hint: these look like torchvision names/);
   });
 
-  it("refuses torchvision's .pth pickles before downloading anything", async () => {
-    const n = server.hits.length;
-    const err = await loadPretrained('efficientnet_b0.tv_in1k', { registry: new Registry((await Registry.load({ env: cleanEnv() })).entries()), env: cleanEnv(), cacheDir: tempDir() }).catch((e) => e);
-    expect(err).toBeInstanceOf(NotLoadableError);
-    expect(err.message).toMatch(/PyTorch pickle \(\.pth\), which effnet cannot read\. "effnet pull efficientnet_b0\.tv_in1k" fetches and verifies it/);
-    expect(server.hits.length).toBe(n);
+  it('loads registry entries with format "pth" end to end: pull, verify, read without Python, convert, run', async () => {
+    const want = await direct(files.torchvision!, 'torchvision', 'torchvision');
+    for (const name of ['tiny.tv.ckpt', 'tiny.tv.legacy']) {
+      const m = await loadPretrained(name, { registry: registryFile, env: cleanEnv(), cacheDir: tempDir(), backend: new OnnxBackend(), threads: 1 });
+      expect(Array.from((await m.run(x)).data as Float32Array), name).toEqual(Array.from(want));
+      await m.dispose();
+    }
+    const ck = await loadPretrainedWeights('tiny.tv.ckpt', { registry: registryFile, env: cleanEnv(), cacheDir: tempDir() });
+    expect(ck.notes).toContain('read PyTorch checkpoint (zip), entry "model", prefix "module." removed, 311 tensors');
+  });
+
+  it("the entry's weightsKey can be overridden, and a wrong one names the entries that hold weights", async () => {
+    const ema = await loadPretrainedWeights('tiny.tv.ckpt', { registry: registryFile, env: cleanEnv(), cacheDir: tempDir(), weightsKey: 'model_ema' });
+    expect(ema.notes.at(-1)).toMatch(/entry "model_ema"/);
+    const err = await loadPretrainedWeights('tiny.tv.ckpt', { registry: registryFile, env: cleanEnv(), cacheDir: tempDir(), weightsKey: 'ema' }).catch((e) => e);
+    expect(err.message).toMatch(/weights key "ema" is not in the checkpoint; entries holding weights: "model", "model_ema"/);
+  });
+
+  it("torchvision's built-in entries are .pth files read with torchvision names, with no conversion note", () => {
+    const tv = BUILTIN_ENTRIES.filter((e) => e.family === 'torchvision');
+    expect(tv.length).toBe(12);
+    for (const e of tv) {
+      expect(e).toMatchObject({ format: 'pth', naming: 'torchvision' });
+      expect(e.notes).toBeUndefined();
+    }
   });
 
   it('normalize applies the entry mean and std per channel', () => {

@@ -114,7 +114,7 @@ describe('user registries', () => {
     const file = writeRegistry({
       entries: [
         { name: 'ok.one', arch: 'efficientnet_b0', family: 'timm', format: 'safetensors', url: 'a.safetensors', sha256: SHA },
-        { name: 'bad.two', arch: 'efficientnet_b9', family: 'pytorch', format: 'pth', url: 'ftp://x/y', sha256: 'abc', sha265: SHA },
+        { name: 'bad.two', arch: 'efficientnet_b9', family: 'pytorch', format: 'pickle', url: 'ftp://x/y', sha256: 'abc', sha265: SHA },
         { name: 'bad three', arch: 'efficientnet_b0', family: 'keras', format: 'h5', url: 'k.h5', preprocessing: { mean: [1, 2], inputSize: -1 } },
         'not an object',
         { name: 'ok.one', arch: 'efficientnet_b0', family: 'timm', format: 'safetensors', url: 'b.safetensors', sha256: SHA },
@@ -141,7 +141,7 @@ describe('user registries', () => {
     expect(msg).toContain(`registry ${file} is invalid (12 problems)`);
     expect(msg).toContain('entries[1] ("bad.two").arch: "efficientnet_b9" is not a known variant');
     expect(msg).toContain('entries[1] ("bad.two").family: "pytorch" is not one of timm, tf, torchvision, keras, effnet');
-    expect(msg).toContain('entries[1] ("bad.two").format: "pth" is not one of safetensors, h5');
+    expect(msg).toContain('entries[1] ("bad.two").format: "pickle" is not one of safetensors, h5, pth');
     expect(msg).toContain('entries[1] ("bad.two").sha265: unknown field');
     expect(msg).toContain('entries[1] ("bad.two").sha256: "abc" is not 64 hex digits');
     expect(msg).toContain('entries[2] ("bad three").sha256: is required');
@@ -163,6 +163,13 @@ describe('user registries', () => {
       ],
     });
     await expect(Registry.load({ registry: file, env: cleanEnv() })).rejects.toThrow(/x\.h5"\)\.naming: \.h5 files are read as Keras weights[\s\S]*x\.st"\)\.format: Keras names come in \.h5 files/);
+  });
+
+  it('accepts .pth checkpoints with a weightsKey, and a weightsKey only for them', async () => {
+    const ok = writeRegistry({ entries: [{ name: 'mine.ckpt', arch: 'efficientnet_b0', family: 'timm', format: 'pth', url: 'train/last.pth', sha256: SHA, weightsKey: 'state_dict' }] });
+    expect((await Registry.load({ registry: ok, env: cleanEnv() })).get('mine.ckpt')).toMatchObject({ format: 'pth', naming: 'timm', weightsKey: 'state_dict' });
+    const bad = writeRegistry({ entries: [{ name: 'mine.st', arch: 'efficientnet_b0', family: 'timm', format: 'safetensors', url: 'a.safetensors', sha256: SHA, weightsKey: 'model' }] });
+    await expect(Registry.load({ registry: bad, env: cleanEnv() })).rejects.toThrow(/mine\.st"\)\.weightsKey: only \.pth checkpoints have entries to choose from/);
   });
 });
 

@@ -33,6 +33,7 @@ export const classifyCommand = defineCommand({
   positionals: { name: '<image|dir...>', description: 'images, or directories searched recursively for them', min: 1 },
   options: {
     model: { type: 'string', required: true, valueName: 'M', description: 'a zoo entry (pretrained) or a checkpoint' },
+    'weights-key': { type: 'string', valueName: 'KEY', description: "the entry of a checkpoint's .pth weights that holds them (default: found)" },
     ...BACKEND_OPTIONS,
     topk: { type: 'number', integer: true, min: 1, max: 1000, default: 5, valueName: 'K', description: 'labels per image' },
     batch: { type: 'number', integer: true, min: 1, max: 4096, default: 16, valueName: 'N', description: 'images per run' },
@@ -45,7 +46,7 @@ export const classifyCommand = defineCommand({
     const { Classifier } = await import('@effnet/tasks');
     const files = await expandImagePaths(positionals);
     if (!files.length) throw new EffnetError(`no JPEG, PNG or WebP images in ${positionals.join(', ')}`);
-    const classifier = await Classifier.load(v.model, { backend: v.backend as 'onnx' | 'tfjs', device: v.device as never, threads: v.threads });
+    const classifier = await Classifier.load(v.model, { backend: v.backend as 'onnx' | 'tfjs', device: v.device as never, threads: v.threads, weightsKey: v['weights-key'] });
     try {
       const { results, errors } = await classifier.classify(files, { topK: v.topk, skipErrors: true, batchSize: v.batch });
       if (v.json) {

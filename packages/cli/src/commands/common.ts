@@ -3,8 +3,9 @@ import { WEIGHT_NAMINGS } from '@effnet/core';
 import type { OptionSpec } from '../args.js';
 
 export const MODEL_OPTIONS = {
-  weights: { type: 'string', valueName: 'FILE', description: 'weights for a variant (.safetensors); checkpoints and zoo entries bring their own' },
+  weights: { type: 'string', valueName: 'FILE', description: 'weights for a variant (.safetensors or a PyTorch .pth); checkpoints and zoo entries bring their own' },
   'weights-format': { type: 'string', choices: WEIGHT_NAMINGS, valueName: 'NAMING', description: 'how the --weights file names its tensors' },
+  'weights-key': { type: 'string', valueName: 'KEY', description: 'the entry of a .pth training checkpoint that holds the weights (default: found, and said)' },
 } as const satisfies Record<string, OptionSpec>;
 
 export const BACKEND_OPTIONS = {

@@ -24,7 +24,7 @@ export const exportCommand = defineCommand({
     const [{ loadModelWeights }, { compileToOnnx }] = await Promise.all([import('@effnet/tasks'), import('@effnet/backend-onnx')]);
     if (v.dynamic && v.resolution !== undefined) throw new UsageError('effnet export: --resolution and --dynamic exclude each other');
     await checkOutputFile(v.output, { force: v.force, flag: '-o' });
-    const m = await loadModelWeights(positionals[0]!, { weights: v.weights, weightsFormat: v['weights-format'], inputResolution: v.dynamic ? null : v.resolution });
+    const m = await loadModelWeights(positionals[0]!, { weights: v.weights, weightsFormat: v['weights-format'], weightsKey: v['weights-key'], inputResolution: v.dynamic ? null : v.resolution });
     const dataFile = `${basename(v.output)}.data`;
     const compiled = compileToOnnx(m.graph, m.weights, {
       opset: v.opset,

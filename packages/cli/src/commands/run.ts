@@ -22,7 +22,7 @@ export const runCommand = defineCommand({
     const x = await readNpy(v.input);
     if (x.shape.length !== 4) throw new InvalidSpecError('--input', v.input, `an NCHW batch [N, 3, H, W]; this file has shape [${x.shape.join(', ')}]`);
     const [, , h, w] = x.shape as [number, number, number, number];
-    const m = await loadModelWeights(v.model, { weights: v.weights, weightsFormat: v['weights-format'], inputResolution: [h, w] });
+    const m = await loadModelWeights(v.model, { weights: v.weights, weightsFormat: v['weights-format'], weightsKey: v['weights-key'], inputResolution: [h, w] });
     const several = m.graph.outputs.length > 1;
     if (several) await claimOutputDir(v.output, { owner: 'effnet run', force: v.force, flag: '--output' });
     else await checkOutputFile(v.output, { force: v.force, flag: '--output' });

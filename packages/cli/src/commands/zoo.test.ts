@@ -54,13 +54,13 @@ describe('effnet zoo / pull', () => {
   it('zoo list shows the built-in registry and yours, with top-1, size and cached', async () => {
     const rows = JSON.parse(await run(['zoo', 'list', '--json', '--registry', registry, '--cache-dir', cacheDir]));
     expect(rows.length).toBeGreaterThan(75);
-    expect(rows.find((r: { name: string }) => r.name === 'efficientnet_b0.ra_in1k')).toMatchObject({ arch: 'efficientnet_b0', top1: 77.694, cached: false, loadable: true });
-    expect(rows.find((r: { name: string }) => r.name === 'efficientnet_b0.tv_in1k')).toMatchObject({ loadable: false, approxSizeMB: 20.450974 });
+    expect(rows.find((r: { name: string }) => r.name === 'efficientnet_b0.ra_in1k')).toMatchObject({ arch: 'efficientnet_b0', top1: 77.694, cached: false, format: 'safetensors' });
+    expect(rows.find((r: { name: string }) => r.name === 'efficientnet_b0.tv_in1k')).toMatchObject({ format: 'pth', approxSizeMB: 20.450974 });
     expect(rows.at(-1)).toMatchObject({ name: 'tiny_b0.test', top1: 12.5, cached: false, origin: registry });
     const table = await run(['zoo', 'list', '--registry', registry, '--cache-dir', cacheDir]);
     expect(table).toMatch(/^name +arch +family +top-1 +size +cached/);
     expect(table).toMatch(/tf_efficientnet_b7\.ns_jft_in1k +tf_efficientnet_b7 +tf +86\.84 @600/);
-    expect(table).toMatch(/efficientnet_b0\.tv_in1k \(\.pth\) +efficientnet_b0 +torchvision +77\.692 @224 +~20\.5 MB/);
+    expect(table).toMatch(/efficientnet_b0\.tv_in1k +efficientnet_b0 +torchvision +77\.692 @224 +~20\.5 MB/);
   });
 
   it('pull prints plain progress lines when not on a terminal, then the verified path; list shows it cached', async () => {

@@ -82,7 +82,6 @@ export async function zooList(o: { json: boolean; registry?: string[]; cacheDir?
       size: e.size ?? meta?.size ?? null,
       approxSizeMB: e.approxSizeMB ?? null,
       cached: Boolean(valid),
-      loadable: e.format !== 'pth',
       labels: e.labels,
       license: e.license ?? null,
       url: e.url,
@@ -94,7 +93,7 @@ export async function zooList(o: { json: boolean; registry?: string[]; cacheDir?
   const table = formatTable(
     ['name', 'arch', 'family', 'top-1', 'size', 'cached'],
     rows.map((r) => [
-      r.name + (r.loadable ? '' : ' (.pth)'),
+      r.name,
       r.arch,
       r.family,
       r.top1 === null ? '-' : `${r.top1}${r.top1Resolution ? ` @${r.top1Resolution}` : ''}`,
@@ -102,11 +101,7 @@ export async function zooList(o: { json: boolean; registry?: string[]; cacheDir?
       r.cached ? 'yes' : '-',
     ]),
   );
-  const notes = [
-    `${rows.length} entries (${registry.sources.join(', ')}); cache: ${resolveCacheDir(o.cacheDir)}`,
-    rows.some((r) => !r.loadable) ? '(.pth): torchvision pickles: "effnet pull" fetches and verifies them, loading needs a conversion to safetensors' : '',
-  ].filter(Boolean);
-  return [table, '', ...notes].join('\n');
+  return [table, '', `${rows.length} entries (${registry.sources.join(', ')}); cache: ${resolveCacheDir(o.cacheDir)}`].join('\n');
 }
 
 /** `effnet pull <name>`: returns the lines for stdout; progress goes to `progress`. */
@@ -122,7 +117,6 @@ export async function pullCommand(o: { name: string; registry?: string[]; cacheD
       `${r.path}`,
       `sha256 ${r.sha256}`,
     ];
-    if (r.entry.format === 'pth') lines.push(`note: ${r.entry.notes ?? 'a PyTorch pickle; effnet cannot load it without conversion'}`);
     return lines;
   } catch (e) {
     reporter.finish();

@@ -27,7 +27,8 @@ export function isDType(value: unknown): value is DType {
   return typeof value === 'string' && ITEM_SIZE.has(value as DType);
 }
 
-function swapBytesInPlace(bytes: Uint8Array, size: number): void {
+/** Reverses the byte order of each `size`-byte element of `bytes`, in place. */
+export function swapBytesInPlace(bytes: Uint8Array, size: number): void {
   if (size <= 1) return;
   for (let i = 0; i + size <= bytes.length; i += size) {
     for (let a = i, b = i + size - 1; a < b; a++, b--) {
@@ -44,9 +45,16 @@ function swapBytesInPlace(bytes: Uint8Array, size: number): void {
  */
 export function typedArrayFromLE(dtype: DType, src: Uint8Array): TensorData {
   const buffer = new ArrayBuffer(src.length);
-  const bytes = new Uint8Array(buffer);
-  bytes.set(src);
-  if (!HOST_IS_LITTLE_ENDIAN) swapBytesInPlace(bytes, itemSize(dtype));
+  new Uint8Array(buffer).set(src);
+  return typedArrayOnLE(dtype, buffer);
+}
+
+/**
+ * A typed array of the dtype over a whole buffer of little-endian element bytes, without copying
+ * (on a big-endian host the bytes are swapped in place). `buffer.byteLength` must be a multiple of the item size.
+ */
+export function typedArrayOnLE(dtype: DType, buffer: ArrayBuffer): TensorData {
+  if (!HOST_IS_LITTLE_ENDIAN) swapBytesInPlace(new Uint8Array(buffer), itemSize(dtype));
   switch (dtype) {
     case 'float32':
       return new Float32Array(buffer);
@@ -60,7 +68,7 @@ export function typedArrayFromLE(dtype: DType, src: Uint8Array): TensorData {
     case 'int32':
       return new Int32Array(buffer);
     case 'uint8':
-      return bytes;
+      return new Uint8Array(buffer);
   }
 }
 

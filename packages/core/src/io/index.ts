@@ -1,6 +1,6 @@
 /**
- * Tensor file I/O: safetensors and NumPy .npy. Parsing and serializing work on bytes in memory;
- * the read and write functions use node:fs (loaded on first use) and write atomically.
+ * Tensor file I/O: safetensors, NumPy .npy and PyTorch checkpoints (.pth, read only). Parsing and serializing work
+ * on bytes in memory; the read and write functions use node:fs (loaded on first use) and write atomically.
  */
 export {
   MAX_SAFETENSORS_HEADER_BYTES,
@@ -12,3 +12,12 @@ export {
 } from './safetensors.js';
 export { parseNpy, readNpy, serializeNpy, writeNpy } from './npy.js';
 export * from './files.js';
+export { CHECKPOINT_KEYS, MAX_MATERIALIZED_RATIO, parsePth, PTH_ALLOWED_GLOBALS, type PthContents, type PthOptions, readPth } from './pth.js';
+export {
+  parseWeightFile,
+  readWeightFile,
+  sniffWeightFile,
+  type WeightFile,
+  type WeightFileFormat,
+  type WeightFileOptions,
+} from './weight-file.js';

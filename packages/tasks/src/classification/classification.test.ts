@@ -1,8 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { readSafetensors } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
+import { stateDictOf, zipPth } from '../../../core/test/pth-writer.js';
 import { generateShape, generateShapeDataset, SHAPE_CLASSES } from '../data/shapes.js';
 import { Classifier } from './classifier.js';
 import { evaluate } from './evaluate.js';
@@ -41,6 +44,26 @@ describe('the embedded effnet-shapes model', () => {
     expect(results[0]!.top[0]!.prob).toBeGreaterThan(results[0]!.top[1]!.prob);
     await expect(c.classify([bad])).rejects.toThrow(/broken\.jpg/);
     await c.dispose();
+  });
+});
+
+describe('checkpoints with PyTorch weights', () => {
+  it('a model card whose weights are a .pth training checkpoint classifies like the same weights as safetensors', async () => {
+    const assets = fileURLToPath(new URL('../../../zoo/assets/', import.meta.url));
+    const card = JSON.parse(readFileSync(join(assets, 'effnet-shapes.json'), 'utf8'));
+    const { tensors } = await readSafetensors(join(assets, card.weights));
+    const dir = tmp();
+    writeFileSync(join(dir, 'model.pth'), zipPth({ epoch: 30, model: stateDictOf(tensors, 'module.'), optimizer: { state: new Map(), param_groups: [{ lr: 0.01 }] } }));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...card, weights: 'model.pth' }));
+    const images = [0, 1, 2, 3].map((i) => join(dir, `${i}.png`));
+    for (const [i, f] of images.entries()) writeFileSync(f, await pngOf(5, i));
+    const fromPth = await Classifier.load(join(dir, 'model.pth'), { weightsKey: 'model' });
+    const embedded = await Classifier.load('effnet-shapes');
+    const a = await fromPth.classify(images, { topK: 3 });
+    const b = await embedded.classify(images, { topK: 3 });
+    expect(a.results.map((r) => r.top)).toEqual(b.results.map((r) => r.top));
+    await Promise.all([fromPth.dispose(), embedded.dispose()]);
+    await expect(loadCheckpoint(dir, { weightsKey: 'ema' })).rejects.toThrow(/model\.pth: weights key "ema" is not in the checkpoint; entries holding weights: "model"/);
   });
 });
 

@@ -11,6 +11,8 @@ export interface ClassifierOptions {
   backend?: 'onnx' | 'tfjs';
   device?: Device;
   threads?: number;
+  /** For weights in a .pth training checkpoint: the entry that holds them (default: found automatically). */
+  weightsKey?: string;
 }
 
 export interface Classification {
@@ -44,13 +46,13 @@ export class Classifier {
     if (ref.kind === 'checkpoint') return Classifier.fromCheckpoint(model, o);
     if (ref.kind === 'variant')
       throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use a zoo entry such as ${ref.row.name}.ra_in1k (effnet zoo list) or a checkpoint`);
-    const m = await loadPretrained(ref.entry.name, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads });
+    const m = await loadPretrained(ref.entry.name, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads, weightsKey: o.weightsKey });
     const labels = labelsOrIndices(m.labels, m.numClasses);
     return new Classifier(m.runner, m.preprocessing, labels, model, () => m.dispose());
   }
 
   static async fromCheckpoint(path: string, o: ClassifierOptions = {}): Promise<Classifier> {
-    const ck = await loadCheckpoint(path);
+    const ck = await loadCheckpoint(path, { weightsKey: o.weightsKey });
     const backend = await getBackend(o.backend ?? 'onnx');
     const runner = await backend.load(ck.graph, ck.weights, { device: o.device ?? 'cpu', threads: o.threads });
     return new Classifier(runner, ck.card.preprocessing, ck.card.classes, path);

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { buildEfficientNet, type EfficientNetSpec, EffnetError, type Graph, readSafetensors, type TensorMap, validateSpec, writeFileAtomic, writeSafetensors } from '@effnet/core';
+import { buildEfficientNet, type EfficientNetSpec, EffnetError, type Graph, readWeightFile, type TensorMap, validateSpec, writeFileAtomic, writeSafetensors } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
 
 export const MODEL_CARD_FORMAT = 'effnet-model-card@1';
@@ -14,7 +14,7 @@ export interface ModelCard {
   spec: EfficientNetSpec;
   classes: string[];
   preprocessing: Preprocessing;
-  /** The safetensors file, relative to the card. */
+  /** The weight file (safetensors, or a PyTorch .pth checkpoint), relative to the card. */
   weights: string;
   /** Where the starting weights came from: a zoo name, a checkpoint, or "random". */
   base: string;
@@ -91,29 +91,33 @@ export interface LoadedCheckpoint {
   card: ModelCard;
   graph: Graph;
   weights: TensorMap;
-  /** The .safetensors file read. */
+  /** The weight file read. */
   weightsFile: string;
 }
 
+const WEIGHT_EXTENSION = /\.(safetensors|pth|pt)$/;
+
 /**
  * A checkpoint's card, the graph it describes (sized for its classes and input) and its weights. `path` is a training
- * output directory (its model.safetensors), a card (.json) or a weight file (.safetensors). The card saved inside the
- * weight file wins over the .json beside it: it is the one written with these weights.
+ * output directory (its model.safetensors), a card (.json) or a weight file (.safetensors, or a .pth told apart by
+ * content; `weightsKey` picks the entry of a .pth training checkpoint). The card saved inside a safetensors weight
+ * file wins over the .json beside it: it is the one written with these weights.
  */
-export async function loadCheckpoint(path: string, o: { inputResolution?: number | [number, number] | null } = {}): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint(path: string, o: { inputResolution?: number | [number, number] | null; weightsKey?: string } = {}): Promise<LoadedCheckpoint> {
   const s = await stat(path).catch(() => null);
   if (!s) throw new CheckpointError(`checkpoint "${path}" does not exist; pass a training output directory, its model.json, or a .safetensors with its card`);
   let weightsFile: string;
   let jsonCard: ModelCard | undefined;
-  if (s.isDirectory()) weightsFile = join(path, 'model.safetensors');
-  else if (path.endsWith('.json')) {
-    jsonCard = await readCardFile(path);
-    weightsFile = join(dirname(path), basename(jsonCard.weights));
-  } else weightsFile = path;
-  const { tensors, metadata } = await readSafetensors(weightsFile);
+  // A directory is its model.safetensors (card inside) or, for cards written by hand, its model.json.
+  const cardFile = s.isDirectory() ? ((await stat(join(path, 'model.safetensors')).catch(() => null)) ? undefined : join(path, 'model.json')) : path.endsWith('.json') ? path : undefined;
+  if (cardFile) {
+    jsonCard = await readCardFile(cardFile);
+    weightsFile = join(dirname(cardFile), basename(jsonCard.weights));
+  } else weightsFile = s.isDirectory() ? join(path, 'model.safetensors') : path;
+  const { tensors, metadata } = await readWeightFile(weightsFile, { weightsKey: o.weightsKey });
   let card = embeddedCard(metadata, weightsFile) ?? jsonCard;
   if (!card) {
-    const beside = join(dirname(weightsFile), `${basename(weightsFile).replace(/\.safetensors$/, '')}.json`);
+    const beside = join(dirname(weightsFile), `${basename(weightsFile).replace(WEIGHT_EXTENSION, '')}.json`);
     card = await readCardFile(beside);
   }
   const graph = buildEfficientNet(card.spec, {

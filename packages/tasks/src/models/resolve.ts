@@ -17,7 +17,7 @@ import {
   type Graph,
   InvalidSpecError,
   randomWeights,
-  readSafetensors,
+  readWeightFile,
   resolveVariant,
   specFor,
   type TensorMap,
@@ -83,6 +83,8 @@ export interface LoadWeightsOptions extends ResolveOptions {
   weights?: string;
   /** How the weight file names its tensors (default effnet's canonical names). */
   weightsFormat?: string;
+  /** For a .pth training checkpoint: the entry that holds the weights (default: found automatically). */
+  weightsKey?: string;
   /** Static input size, [h, w], or null for any size; default the model's own (a checkpoint's trained size). */
   inputResolution?: number | [number, number] | null;
 }
@@ -121,7 +123,7 @@ async function cardBeside(weights: string): Promise<string | undefined> {
 }
 
 async function fromCheckpoint(ref: ModelRef, path: string, o: LoadWeightsOptions, notes: string[]): Promise<ModelWeights> {
-  const ck = await loadCheckpoint(path, { inputResolution: o.inputResolution });
+  const ck = await loadCheckpoint(path, { inputResolution: o.inputResolution, weightsKey: o.weightsKey });
   return {
     ref,
     spec: ck.card.spec,
@@ -147,7 +149,7 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
     case 'checkpoint':
       return fromCheckpoint(ref, ref.path, o, []);
     case 'pretrained': {
-      const w = await loadPretrainedWeights(ref.entry.name, { ...o, registry: o.registryObject ?? o.registry, resolution: o.inputResolution });
+      const w = await loadPretrainedWeights(ref.entry.name, { ...o, registry: o.registryObject ?? o.registry, resolution: o.inputResolution, weightsKey: o.weightsKey });
       return { ref, spec: w.spec, graph: w.graph, weights: w.weights, random: false, preprocessing: w.entry.preprocessing, labels: w.entry.labels, weightsFile: w.pulled.path, notes: w.notes };
     }
     case 'variant': {
@@ -165,13 +167,14 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
       const spec = specFor(ref.row.name, naming === 'torchvision' ? { family: 'torchvision' } : {});
       const build = (numClasses?: number) => buildEfficientNet(spec, { inputResolution: o.inputResolution, ...(numClasses ? { numClasses } : {}) });
       const preprocessing = defaultPreprocessing(ref.row.name);
+      if (o.weightsKey !== undefined && o.weights === undefined) throw new InvalidSpecError('--weights-key', o.weightsKey, 'given only with --weights <checkpoint.pth>');
       if (o.weights === undefined) {
         const graph = build();
         return { ref, spec, graph, weights: randomWeights(graph), random: true, preprocessing, notes: [] };
       }
-      const { tensors } = await readSafetensors(o.weights);
-      const graph = build(classifierWidth(tensors));
-      return { ref, spec, graph, weights: toCanonicalNames(naming, spec, tensors), random: false, preprocessing, weightsFile: o.weights, notes: [] };
+      const file = await readWeightFile(o.weights, { weightsKey: o.weightsKey });
+      const graph = build(classifierWidth(file.tensors));
+      return { ref, spec, graph, weights: toCanonicalNames(naming, spec, file.tensors), random: false, preprocessing, weightsFile: o.weights, notes: [`read ${o.weights}: ${file.description}`] };
     }
   }
 }

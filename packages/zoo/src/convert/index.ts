@@ -1,5 +1,4 @@
-import { type EfficientNetSpec, readSafetensors, type TensorMap, toCanonicalNames } from '@effnet/core';
-import { NotLoadableError } from '../errors.js';
+import { type EfficientNetSpec, readWeightFile, type TensorMap, toCanonicalNames } from '@effnet/core';
 import type { NameScheme, RegistryEntry, WeightFormat } from '../registry/schema.js';
 import { fromKeras, readKerasH5 } from './keras.js';
 
@@ -26,23 +25,26 @@ export function toCanonical(naming: NameScheme, spec: EfficientNetSpec, tensors:
   }
 }
 
-/** Reads a weight file of the given format and naming and converts it to canonical names. */
-export async function readWeights(file: string, format: WeightFormat, naming: NameScheme, spec: EfficientNetSpec, name = file): Promise<ConvertedWeights> {
-  switch (format) {
-    case 'safetensors':
-      return toCanonical(naming, spec, (await readSafetensors(file)).tensors);
-    case 'h5':
-      return toCanonical(naming, spec, await readKerasH5(file));
-    case 'pth':
-      throw new NotLoadableError(
-        `"${name}" is a PyTorch pickle (.pth), which effnet does not read. Convert it once with Python ` +
-          `(from safetensors.torch import save_file; save_file(torch.load("${file}"), "model.safetensors")), then add it to a ` +
-          `registry file as {"name": ..., "arch": ..., "family": "torchvision", "format": "safetensors", "url": "model.safetensors", "sha256": ...}`,
-      );
-  }
+export interface ReadWeightsOptions {
+  /** For a .pth checkpoint: the entry that holds the weights (default: found automatically). */
+  weightsKey?: string;
 }
 
-/** readWeights for a registry entry's file. */
-export function readEntryWeights(entry: RegistryEntry, file: string, spec: EfficientNetSpec): Promise<ConvertedWeights> {
-  return readWeights(file, entry.format, entry.naming, spec, entry.name);
+/**
+ * Reads a weight file and converts it to canonical names. safetensors and .pth files are told apart by content
+ * (core's readWeightFile); a file that turns out to be the other of the two is read all the same, with a note.
+ */
+export async function readWeights(file: string, format: WeightFormat, naming: NameScheme, spec: EfficientNetSpec, o: ReadWeightsOptions = {}): Promise<ConvertedWeights> {
+  if (format === 'h5') return toCanonical(naming, spec, await readKerasH5(file));
+  const read = await readWeightFile(file, { weightsKey: o.weightsKey });
+  const converted = toCanonical(naming, spec, read.tensors);
+  const notes = [...converted.notes];
+  if (read.format !== format) notes.push(`declared ${format}, but the file is ${read.format}; read as ${read.format}`);
+  if (read.format === 'pth') notes.push(`read ${read.description}`);
+  return { tensors: converted.tensors, notes };
+}
+
+/** readWeights for a registry entry's file (its weightsKey unless `o` names another). */
+export function readEntryWeights(entry: RegistryEntry, file: string, spec: EfficientNetSpec, o: ReadWeightsOptions = {}): Promise<ConvertedWeights> {
+  return readWeights(file, entry.format, entry.naming, spec, { weightsKey: o.weightsKey ?? entry.weightsKey });
 }

@@ -9,7 +9,7 @@
  *   X-Linked-Etag, which is the file's sha256.
  * - torchvision: URLs, transforms, acc@1 and `_weight_size` from pytorch/vision `torchvision/models/efficientnet.py`;
  *   the hex digits in each file name are the start of its sha256 (torch.hub's check_hash convention). The files are
- *   PyTorch pickles (.pth), which effnet does not read: they are listed so that `pull` can fetch and verify them.
+ *   PyTorch checkpoints (.pth), read by core's allow-listed reader (nothing in them runs) under torchvision's names.
  * - Keras: URLs and md5 hashes from keras-team/keras `keras/src/applications/efficientnet.py` (WEIGHTS_HASHES); top-1
  *   and size from the Keras Applications table (keras.io/api/applications).
  */
@@ -173,10 +173,6 @@ const TORCHVISION_ENTRIES: RegistryEntry[] = TV_ROWS.map(([name, arch, file, cro
   top1,
   top1Resolution: crop,
   reference: TV_REF,
-  notes:
-    'torchvision publishes a PyTorch pickle (.pth); effnet pulls and verifies it but cannot read it. Convert it once ' +
-    '(python: safetensors.torch.save_file(torch.load(f), "model.safetensors")) and register the result with ' +
-    'family "torchvision", format "safetensors".',
   origin: 'builtin',
 }));
 

@@ -3,11 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { type PaddingMode, resolveVariant, WEIGHT_FAMILIES, type WeightFamily } from '@effnet/core';
 import type { RegistryProblem } from '../errors.js';
 
-/** How a weight file is stored. `pth` (PyTorch pickle) is listed for completeness and cannot be loaded by effnet. */
+/** How a weight file is stored: safetensors, Keras HDF5, or a PyTorch checkpoint (.pth, read by core's safe reader). */
 export type WeightFormat = 'safetensors' | 'h5' | 'pth';
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['safetensors', 'h5', 'pth'];
 /** Formats a user registry may declare. */
-export const USER_FORMATS: readonly WeightFormat[] = ['safetensors', 'h5'];
+export const USER_FORMATS: readonly WeightFormat[] = ['safetensors', 'h5', 'pth'];
 
 /** How the tensors in the file are named; converters map each scheme to effnet's canonical (timm) names. */
 export type NameScheme = 'timm' | 'torchvision' | 'keras' | 'effnet';
@@ -81,6 +81,8 @@ export interface RegistryEntry {
   labels: string;
   /** Classifier width; when absent it is read from the file. */
   numClasses?: number;
+  /** For a .pth training checkpoint: the entry that holds the weights ('state_dict', 'model_ema'...); default: found automatically. */
+  weightsKey?: string;
   license?: string;
   /** ImageNet-1k validation top-1 (%) as the publisher reports it. */
   top1?: number;
@@ -114,6 +116,7 @@ const KNOWN_KEYS = new Set([
   'preprocessing',
   'labels',
   'numClasses',
+  'weightsKey',
   'license',
   'top1',
   'top1Resolution',
@@ -258,6 +261,7 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   const license = str('license');
   const reference = str('reference');
   const notes = str('notes');
+  const weightsKey = str('weightsKey');
 
   let overrides: FamilyOverrides | undefined;
   if (raw.overrides !== undefined) {
@@ -330,9 +334,10 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
     labels: labels ?? 'imagenet-1k',
     origin: o.origin,
   };
-  const optional = { sha256, sha256Prefix, md5, size, approxSizeMB, overrides, numClasses, license, top1, top1Resolution, reference, notes };
+  const optional = { sha256, sha256Prefix, md5, size, approxSizeMB, overrides, numClasses, weightsKey, license, top1, top1Resolution, reference, notes };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (entry as unknown as Record<string, unknown>)[k] = v;
   if (entry.naming === 'keras' && entry.format !== 'h5') problems.push({ where: at('format'), message: `Keras names come in .h5 files; "${format}" with naming keras is not supported` });
   if (entry.format === 'h5' && entry.naming !== 'keras') problems.push({ where: at('naming'), message: `.h5 files are read as Keras weights; set family "keras" (or naming "keras")` });
+  if (entry.weightsKey !== undefined && entry.format !== 'pth') problems.push({ where: at('weightsKey'), message: `only .pth checkpoints have entries to choose from; remove it or set format "pth"` });
   return problems.length ? { problems } : { entry, problems };
 }
