@@ -6,10 +6,10 @@ Run with Debian's PyTorch and the source peers on the path (testing/peers.ts doe
 
 Two modes:
 
-  names --models tf_efficientdet_d0,efficientdet_d0,... [--num-classes 90]
-      Prints one JSON object: {model: {"params": sum of parameter numels, "state": {name: shape}}} for effdet's own
+  names --models tf_efficientdet_d0,efficientdet_d0:3,... [--num-classes 90]
+      Prints one JSON object: {entry: {"params": sum of parameter numels, "state": {name: shape}}} for effdet's own
       architecture (create_model, pretrained=False, pretrained_backbone=False: nothing is downloaded).
-      num_batches_tracked buffers are left out (no graph reads them).
+      num_batches_tracked buffers are left out (no graph reads them). `name:N` builds that model with N classes.
 
   fixture --model tf_efficientdet_d0 --out DIR [--image-size 512 | 256,320] [--batch 2] [--seed 0]
           [--num-classes 90] [--fpn-name bifpn_attn]
@@ -68,11 +68,11 @@ def skip_random_init():
 def names(args):
     skip_random_init()
     out = {}
-    for name in args.models.split(","):
-        torch.manual_seed(0)
-        m = create_model(name, pretrained=False, pretrained_backbone=False, num_classes=args.num_classes)
+    for entry in args.models.split(","):
+        name, _, classes = entry.partition(":")
+        m = create_model(name, pretrained=False, pretrained_backbone=False, num_classes=int(classes or args.num_classes))
         state = {k: list(v.shape) for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
-        out[name] = {"params": int(sum(p.numel() for p in m.parameters())), "state": state}
+        out[entry] = {"params": int(sum(p.numel() for p in m.parameters())), "state": state}
     print(json.dumps(out))
 
 

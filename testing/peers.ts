@@ -76,7 +76,7 @@ export function describeWithPeers(modules: string[], name: string, fn: () => voi
 
 /** Runs a Python script of the repo with the peer interpreter; throws with its stderr on failure. */
 export function runPython(script: string, args: string[], timeoutMs = 600_000): string {
-  const r = spawnSync(PYTHON, [join(REPO_ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, env: pythonEnv() });
+  const r = spawnSync(PYTHON, [join(REPO_ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, env: pythonEnv(), maxBuffer: 256 * 1024 ** 2 });
   if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
   return r.stdout;
 }
@@ -93,24 +93,66 @@ export interface TorchvisionFixture {
  * torchvision reference fixtures (random weights with non-trivial BN statistics, an input and torchvision's logits),
  * generated once per script version into the OS temp dir.
  */
-export function torchvisionFixture(variant: string, opts: { resolution?: number; batch?: number; padding?: 'symmetric' | 'same'; numClasses?: number; exportOnnx?: boolean } = {}): TorchvisionFixture {
-  const script = 'scripts/torchvision_reference.py';
+/**
+ * A fixture directory made by a reference script, generated once per script version and key into the OS temp dir:
+ * `args(dir)` are the script's arguments; the script must write `meta.json` last.
+ */
+export function scriptFixture(script: string, key: (string | number)[], args: (dir: string) => string[]): string {
   const version = createHash('sha256').update(readFileSync(join(REPO_ROOT, script))).digest('hex').slice(0, 12);
-  const key = [variant, opts.resolution ?? 'default', opts.batch ?? 2, opts.padding ?? 'symmetric', opts.numClasses ?? 1000, opts.exportOnnx ? 'onnx' : '', version].join('-');
-  const dir = join(tmpdir(), 'effnet-fixtures', key);
+  const dir = join(tmpdir(), 'effnet-fixtures', [...key, version].join('-'));
   if (!existsSync(join(dir, 'meta.json'))) {
     mkdirSync(dir, { recursive: true });
-    const args = ['--variant', variant, '--out', dir, '--batch', String(opts.batch ?? 2), '--padding', opts.padding ?? 'symmetric', '--num-classes', String(opts.numClasses ?? 1000)];
+    runPython(script, args(dir));
+  }
+  return dir;
+}
+
+export function torchvisionFixture(variant: string, opts: { resolution?: number; batch?: number; padding?: 'symmetric' | 'same'; numClasses?: number; exportOnnx?: boolean } = {}): TorchvisionFixture {
+  const key = [variant, opts.resolution ?? 'default', opts.batch ?? 2, opts.padding ?? 'symmetric', opts.numClasses ?? 1000, opts.exportOnnx ? 'onnx' : ''];
+  const dir = scriptFixture('scripts/torchvision_reference.py', key, (out) => {
+    const args = ['--variant', variant, '--out', out, '--batch', String(opts.batch ?? 2), '--padding', opts.padding ?? 'symmetric', '--num-classes', String(opts.numClasses ?? 1000)];
     if (opts.resolution) args.push('--resolution', String(opts.resolution));
     if (opts.exportOnnx) args.push('--export-onnx');
-    runPython(script, args);
-  }
+    return args;
+  });
   return {
     dir,
     weights: join(dir, 'weights.safetensors'),
     input: join(dir, 'input.npy'),
     logits: join(dir, 'logits.npy'),
     meta: JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')),
+  };
+}
+
+export interface EffdetFixture {
+  dir: string;
+  weights: string;
+  input: string;
+  /** Raw head outputs by name (class_P3 ... box_P7): paths of effdet's .npy files. */
+  outputs: Record<string, string>;
+  meta: { image_size: [number, number]; levels: number[]; outputs: Record<string, { shape: number[]; max_abs: number; input_sensitivity: number | null }> } & Record<string, unknown>;
+}
+
+/**
+ * effdet reference fixtures (scripts/effdet_reference.py): effdet's model with random, non-trivial weights under its
+ * own names, an input, and its raw class/box outputs per level. `fpnName` overrides the config's fusion.
+ */
+export function effdetFixture(model: string, opts: { imageSize?: [number, number]; batch?: number; fpnName?: string; numClasses?: number } = {}): EffdetFixture {
+  const size = opts.imageSize ? opts.imageSize.join('x') : 'default';
+  const key = ['effdet', model, size, opts.batch ?? 2, opts.fpnName ?? 'config', opts.numClasses ?? 90];
+  const dir = scriptFixture('scripts/effdet_reference.py', key, (out) => {
+    const args = ['fixture', '--model', model, '--out', out, '--batch', String(opts.batch ?? 2), '--num-classes', String(opts.numClasses ?? 90)];
+    if (opts.imageSize) args.push('--image-size', opts.imageSize.join(','));
+    if (opts.fpnName) args.push('--fpn-name', opts.fpnName);
+    return args;
+  });
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as EffdetFixture['meta'];
+  return {
+    dir,
+    weights: join(dir, 'weights.safetensors'),
+    input: join(dir, 'input.npy'),
+    outputs: Object.fromEntries(Object.keys(meta.outputs).map((name) => [name, join(dir, `${name}.npy`)])),
+    meta,
   };
 }
 
