@@ -130,12 +130,13 @@ export interface EffdetFixture {
   input: string;
   /** Raw head outputs by name (class_P3 ... box_P7): paths of effdet's .npy files. */
   outputs: Record<string, string>;
-  meta: { image_size: [number, number]; levels: number[]; outputs: Record<string, { shape: number[]; max_abs: number; input_sensitivity: number | null }> } & Record<string, unknown>;
+  meta: { image_size: [number, number]; levels: number[]; outputs: Record<string, { shape: number[]; max_abs: number; input_sensitivity: number | null; float32_error: number }> } & Record<string, unknown>;
 }
 
 /**
  * effdet reference fixtures (scripts/effdet_reference.py): effdet's model with random, non-trivial weights under its
- * own names, an input, and its raw class/box outputs per level. `fpnName` overrides the config's fusion.
+ * own names, an input, and its raw class/box outputs per level (its float64 forward). `fpnName` overrides the
+ * config's fusion.
  */
 export function effdetFixture(model: string, opts: { imageSize?: [number, number]; batch?: number; fpnName?: string; numClasses?: number } = {}): EffdetFixture {
   const size = opts.imageSize ? opts.imageSize.join('x') : 'default';
