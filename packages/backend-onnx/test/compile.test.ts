@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  buildEfficientDet,
   buildEfficientNet,
+  detectorConfig,
   float32Tensor,
   type Graph,
   randomWeights,
@@ -13,7 +15,7 @@ import {
   WeightMismatchError,
 } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
-import { everyKind, nontrivialWeights, randomInput } from '../../../testing/graphs.js';
+import { everyKind, nontrivialWeights, randomInput, sharedHead } from '../../../testing/graphs.js';
 import { describeWithPeers, maxDiff, runPython } from '../../../testing/peers.js';
 import { compileToOnnx, DeviceUnavailableError, InputError, OnnxBackend, OnnxCompileError } from '../src/index.js';
 
@@ -85,6 +87,25 @@ describe('compileToOnnx', () => {
       expect(Array.from(out.head!.data as Float32Array).every(Number.isFinite)).toBe(true);
     }
     await r.dispose();
+  });
+
+  it('stores a parameter shared by several nodes once, and folds each reader\'s BatchNorm into its own copy', async () => {
+    const g = sharedHead();
+    const ws = nontrivialWeights(g);
+    const weightBytes = g.parameters.reduce((s, p) => s + 4 * p.shape.reduce((a, d) => a * d, 1), 0);
+    // Five readers of a 256x256 pointwise conv: stored five times, the file would be about 3.5x the weights.
+    expect(compileToOnnx(g, ws, { foldBatchNorm: false }).model.length).toBeLessThan(1.1 * weightBytes);
+    const input = randomInput([2, 3, 64, 48]);
+    const plain = await backend.load(g, ws, { threads: 2, foldBatchNorm: false });
+    const folded = await backend.load(g, ws, { threads: 2 });
+    const a = await plain.run(input);
+    const b = await folded.run(input);
+    for (const name of g.outputs) {
+      const { diff, scale } = maxDiff(b[name]!.data as Float32Array, a[name]!.data as Float32Array);
+      expect(diff, name).toBeLessThanOrEqual(1e-5 * scale);
+    }
+    await plain.dispose();
+    await folded.dispose();
   });
 
   it('records metadata, names and a dynamic batch axis', () => {
@@ -160,6 +181,14 @@ describeWithPeers(['onnx'], 'ONNX checker (python3-onnx, full_check)', () => {
     writeFileSync(file, compileToOnnx(g, randomWeights(g)).model);
     const out = runPython('scripts/onnx_check.py', [file]);
     expect(out).toMatch(/^ok opset 17/);
+  });
+  it('an EfficientDet with shared head weights, folded and not, passes too', () => {
+    const g = buildEfficientDet(detectorConfig('tf_efficientdet_lite0'), { numClasses: 3 });
+    for (const [name, opts] of [['det', {}], ['det_unfolded', { foldBatchNorm: false }]] as const) {
+      const file = join(dir, `${name}.onnx`);
+      writeFileSync(file, compileToOnnx(g, randomWeights(g), opts).model);
+      expect(runPython('scripts/onnx_check.py', [file])).toMatch(/^ok opset 17/);
+    }
   });
   it('the every-kind graph and an fp16 model pass too', () => {
     const g = everyKind();
