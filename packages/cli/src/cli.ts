@@ -12,13 +12,16 @@ const USAGE = `effnet: EfficientNet in TypeScript
 
 Usage:
   effnet variants [--json]                          every variant with resolution, params, MACs
-  effnet info <variant> [--resolution N] [--phi X] [--json]
-                                                    stages, endpoints, params, MACs
+  effnet info <variant|detector> [--resolution N] [--phi X] [--num-classes N] [--json]
+                                                    stages, endpoints, params, MACs (detectors: tf_efficientdet_d0..d7x,
+                                                     tf_efficientdet_lite0..4, efficientdet_d0..d3, efficientdet_phi<X>)
                                                     (--phi X: compound-scaled from the variant's base, B0 by default;
                                                      negative: --phi=-1)
-  effnet run --model <variant> [--weights <file.safetensors>] [--weights-format effnet|timm|torchvision]
-             --input x.npy --output y.npy [--backend onnx|tfjs] [--device cpu|auto|cuda|webgpu|gpu|wasm]
-             [--threads N]                          logits of an NCHW float32 batch
+  effnet run --model <variant|detector> [--weights <file.safetensors>] [--weights-format effnet|timm|torchvision|effdet]
+             --input x.npy --output y.npy|DIR [--force] [--backend onnx|tfjs] [--device cpu|auto|cuda|webgpu|gpu|wasm]
+             [--threads N]                          logits of an NCHW float32 batch; a graph with several outputs
+                                                    (a detector's class_P3..box_P7) writes DIR/<output>.npy each
+                                                    (a non-empty DIR only with --force)
   effnet export <variant> [--weights <file>] [--weights-format ...] -o model.onnx [--opset N] [--fp16]
              [--no-fold] [--resolution N | --dynamic]  an ONNX model (random init without --weights)
 ${ZOO_USAGE}
@@ -46,9 +49,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { json: { type: 'boolean', default: false }, resolution: { type: 'string' }, phi: { type: 'string' } },
+        options: { json: { type: 'boolean', default: false }, resolution: { type: 'string' }, phi: { type: 'string' }, 'num-classes': { type: 'string' } },
       });
-      out(infoCommand({ variant: positionals[0], resolution: num('resolution', values.resolution), phi: num('phi', values.phi), json: values.json! }));
+      const numClasses = num('num-classes', values['num-classes']);
+      out(infoCommand({ variant: positionals[0], resolution: num('resolution', values.resolution), phi: num('phi', values.phi), numClasses, json: values.json! }));
       return 0;
     }
     case 'run': {
@@ -63,6 +67,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           backend: { type: 'string', default: 'onnx' },
           device: { type: 'string' },
           threads: { type: 'string' },
+          force: { type: 'boolean', default: false },
         },
       });
       for (const req of ['model', 'input', 'output'] as const) if (!values[req]) throw new EffnetError(`effnet run needs --${req}\n\n${USAGE}`);
@@ -75,6 +80,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         backend: values.backend!,
         device: values.device,
         threads: num('threads', values.threads),
+        force: values.force!,
       });
       lines.forEach((l) => out(l));
       return 0;

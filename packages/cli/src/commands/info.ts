@@ -1,11 +1,51 @@
-import { analyzeGraph, buildEfficientNet, compound, encodeBlock, type EfficientNetSpec, InvalidSpecError, resolveVariant, specFor } from '@effnet/core';
+import {
+  analyzeGraph,
+  buildEfficientDet,
+  buildEfficientNet,
+  compound,
+  detectorConfig,
+  encodeBlock,
+  type EfficientNetSpec,
+  InvalidSpecError,
+  isDetectorName,
+  resolveVariant,
+  specFor,
+} from '@effnet/core';
 import { formatTable, humanCount } from '../table.js';
 
 export interface InfoOptions {
   variant?: string;
   resolution?: number;
   phi?: number;
+  /** Detectors: classes of the class net (default the config's, 90). */
+  numClasses?: number;
   json: boolean;
+}
+
+/** An EfficientDet: its config, exact parameter count, MACs, raw outputs and endpoints at its image size (or --resolution). */
+export function detectorInfo(o: InfoOptions & { variant: string }) {
+  if (o.phi !== undefined) throw new InvalidSpecError('--phi', o.phi, `nothing with a detector; name a compound-scaled detector instead (efficientdet_phi${o.phi})`);
+  const c = detectorConfig(o.variant);
+  const graph = buildEfficientDet(c, { numClasses: o.numClasses, ...(o.resolution ? { inputResolution: o.resolution } : {}) });
+  const a = analyzeGraph(graph);
+  return {
+    variant: c.name,
+    task: 'detection' as const,
+    resolution: a.height,
+    imageSize: [a.height, a.width],
+    params: a.params,
+    macs: a.macs,
+    backbone: c.backbone,
+    padding: c.padding,
+    bnEps: c.bnEps,
+    numClasses: o.numClasses ?? c.numClasses,
+    levels: [c.minLevel, c.maxLevel],
+    anchors: { scales: c.numScales, aspectRatios: c.aspectRatios, anchorScale: c.anchorScale },
+    fpn: { channels: c.fpnChannels, cells: c.fpnCellRepeats, fusion: c.fusion, act: c.act },
+    head: { repeats: c.boxClassRepeats },
+    outputs: a.outputs,
+    endpoints: a.endpoints.map((e) => ({ name: e.name, node: e.node, stride: e.stride, channels: e.channels, shape: e.shape })),
+  };
 }
 
 export function modelInfo(o: InfoOptions) {
@@ -44,6 +84,19 @@ export function modelInfo(o: InfoOptions) {
 }
 
 export function infoCommand(o: InfoOptions): string {
+  if (o.variant && isDetectorName(o.variant)) {
+    const d = detectorInfo({ ...o, variant: o.variant });
+    if (o.json) return JSON.stringify(d, null, 2);
+    return [
+      `${d.variant} at ${d.imageSize.join('x')}: ${d.params.toLocaleString('en-US')} params (${humanCount(d.params)}), ${d.macs.toLocaleString('en-US')} MACs (${humanCount(d.macs)})`,
+      `backbone ${d.backbone}, padding ${d.padding}, BiFPN ${d.fpn.channels} channels x ${d.fpn.cells} cells (${d.fpn.fusion} fusion, ${d.fpn.act}), heads ${d.head.repeats} repeats, ${d.numClasses} classes, levels P${d.levels[0]}-P${d.levels[1]}, anchor scale ${d.anchors.anchorScale}`,
+      '',
+      formatTable(['output', 'shape'], Object.entries(d.outputs).map(([k, v]) => [k, `[${v.join(', ')}]`])),
+      '',
+      formatTable(['endpoint', 'node', 'stride', 'channels', 'shape'], d.endpoints.map((e) => [e.name, e.node, e.stride, e.channels, `[${e.shape.join(', ')}]`])),
+    ].join('\n');
+  }
+  if (o.numClasses !== undefined) throw new InvalidSpecError('--num-classes', o.numClasses, 'a detector name (classifiers report their 1000-class ImageNet head)');
   const info = modelInfo(o);
   if (o.json) return JSON.stringify(info, null, 2);
   const lines = [

@@ -9,10 +9,12 @@ import {
   classOutputName,
   countParameters,
   detectorConfig,
+  detectorsFitting,
   DETECTORS,
   type Graph,
   isDetectorName,
   numel,
+  randomWeights,
   readDetectionMetadata,
   UnknownVariantError,
   validateGraph,
@@ -209,4 +211,15 @@ describe('detector names and compound scaling', () => {
       expect(p(Math.round((phi + step) * 100) / 100)).toBeGreaterThanOrEqual(p(phi));
     },
   );
+});
+
+describe('detectorsFitting', () => {
+  it('names the detectors a state_dict fits, whatever its class count', () => {
+    const g = buildEfficientDet(detectorConfig('efficientdet_d0'), { numClasses: 7 });
+    const fit = detectorsFitting(randomWeights(g));
+    expect(fit).toEqual(['efficientdet_d0']);
+    const d6 = buildEfficientDet(detectorConfig('tf_efficientdet_d6'), { inputResolution: null });
+    expect(detectorsFitting(new Map(d6.parameters.map((p) => [p.name, { dtype: 'float32', shape: p.shape, data: new Float32Array(0) }])))).toEqual(['tf_efficientdet_d6', 'tf_efficientdet_d7']);
+    expect(detectorsFitting(new Map())).toEqual([]);
+  });
 });

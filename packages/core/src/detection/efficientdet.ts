@@ -1,10 +1,12 @@
 import { appendEfficientNetTrunk } from '../efficientnet.js';
-import { InvalidSpecError } from '../errors.js';
+import { InvalidSpecError, WeightMismatchError } from '../errors.js';
 import type { Endpoint, Graph, Padding, ParamInit } from '../graph.js';
 import { GraphBuilder } from '../graph-builder.js';
+import type { TensorMap } from '../tensor.js';
 import { specFor } from '../variants.js';
+import { bindWeights } from '../weights/check.js';
 import { bifpnNodes, type FusionMethod } from './bifpn.js';
-import { type EfficientDetConfig, validateDetectorConfig } from './efficientdet-configs.js';
+import { DETECTORS, type EfficientDetConfig, validateDetectorConfig } from './efficientdet-configs.js';
 
 export interface DetectorBuildOptions {
   /** Classes of the class net, default the config's (90, COCO's ids). */
@@ -219,4 +221,24 @@ export function readDetectionMetadata(graph: Graph): DetectionMetadata {
     anchorScale: num('anchorScale'),
     imageSize: [num('imageHeight'), num('imageWidth')],
   };
+}
+
+/**
+ * The named detectors whose graph a state_dict (canonical/effdet names) fits exactly, whatever its class count: what
+ * to suggest when weights are loaded into the wrong detector.
+ */
+export function detectorsFitting(tensors: TensorMap): string[] {
+  const predict = tensors.get('class_net.predict.conv_pw.weight');
+  const out: string[] = [];
+  for (const d of DETECTORS) {
+    const anchors = d.numScales * d.aspectRatios.length;
+    if (!predict || predict.shape[0]! % anchors !== 0) continue;
+    try {
+      bindWeights(buildEfficientDet(d, { numClasses: predict.shape[0]! / anchors, inputResolution: null }), tensors);
+      out.push(d.name);
+    } catch (e) {
+      if (!(e instanceof WeightMismatchError)) throw e;
+    }
+  }
+  return out;
 }
