@@ -12,6 +12,17 @@ export interface EffdetCase {
   dynamic?: boolean;
 }
 
+/**
+ * The parity cases both backends run: TF SAME and PyTorch padding, every fusion (fast, softmax, sum), swish and
+ * ReLU6, default, other and non-square sizes, odd level sizes (Lite0 at 320: 40, 20, 10, 5, 3), a dynamic-size graph.
+ */
+export const EFFDET_CASES: [string, EffdetCase][] = [
+  ['tf_efficientdet_d0 at 512 (TF SAME, fast fusion)', { model: 'tf_efficientdet_d0' }],
+  ['tf_efficientdet_d0 at 256x320 with softmax fusion (bifpn_attn)', { model: 'tf_efficientdet_d0', imageSize: [256, 320], fusion: { effdet: 'bifpn_attn', effnet: 'softmax' } }],
+  ['efficientdet_d0 at 384 (PyTorch padding, no redundant bias), dynamic-size graph', { model: 'efficientdet_d0', imageSize: [384, 384], dynamic: true }],
+  ['tf_efficientdet_lite0 at 320 (ReLU6, sum fusion, odd level sizes)', { model: 'tf_efficientdet_lite0' }],
+];
+
 export interface OutputDiff {
   name: string;
   diff: number;

@@ -162,18 +162,10 @@ function fuse(g: GraphBuilder, name: string, inputs: string[], fusion: FusionMet
   return g.weightedSum(name, inputs, fusion, 1e-4, `${name}.edge_weights`);
 }
 
-/** What post-processing reads from a detection graph (see readDetectionMetadata). */
-export interface DetectionMetadata {
+/** What post-processing reads from a detection graph (see readDetectionMetadata): the detector's anchor facts. */
+export type DetectionMetadata = Pick<EfficientDetConfig, 'numClasses' | 'minLevel' | 'maxLevel' | 'numScales' | 'aspectRatios' | 'anchorScale' | 'imageSize'> & {
   detector: string;
-  numClasses: number;
-  minLevel: number;
-  maxLevel: number;
-  numScales: number;
-  aspectRatios: [number, number][];
-  anchorScale: number;
-  /** The image size the detector was configured (and trained) for, [height, width]. */
-  imageSize: [number, number];
-}
+};
 
 function detectionMetadata(c: EfficientDetConfig, numClasses: number, backbone: string): Graph['metadata'] {
   return {
