@@ -51,6 +51,7 @@ describe('effnet run with a many-output graph', () => {
     await expect(run(args)).rejects.toThrow(/is a directory with files in it; name a new or empty directory, or pass --force/);
     expect(await run([...args, '--force'])).toMatch(/wrote 10 outputs/);
     await expect(run(['run', '--model', 'tf_efficientdet_lite0', '--input', input, '--output', join(dir, 'y.npy')])).rejects.toThrow(/has 10 outputs/);
+    expect(await run(['export', 'tf_efficientdet_lite0', '-o', join(dir, 'det.onnx'), '--resolution', '128'])).toMatch(/output "class_P3", .*"box_P7"[\s\S]*3,243,470 params/);
     writeFileSync(join(dir, 'file'), '');
     await expect(run(['run', '--model', 'tf_efficientdet_lite0', '--input', input, '--output', join(dir, 'file')])).rejects.toThrow(/this is a file/);
   });
