@@ -47,3 +47,23 @@ export function nontrivialWeights(g: Graph, seed = 3): TensorMap {
   return w;
 }
 
+
+/**
+ * A detection-style head on five levels: one separable conv and one prediction conv read by every level (shared
+ * parameters), a BatchNorm per level. The shared pointwise conv is large, so storing it once is visible in file sizes.
+ * `shared: false` gives the same network with a copy of the head per level (`head<level>.*`), for comparisons.
+ */
+export function sharedHead(channels = 256, shared = true): Graph {
+  const g = new GraphBuilder('shared_head', [{ name: 'input', channels: 3, height: null, width: null }]);
+  let x = g.conv('stem', 'input', { inChannels: 3, outChannels: channels, kernel: 3, stride: 2, padding: { mode: 'same' } });
+  const outputs: string[] = [];
+  for (let level = 0; level < 5; level++) {
+    const head = shared ? 'head' : `head${level}`;
+    if (level > 0) x = g.maxPool(`down${level}`, x, 3, 2, { mode: 'same' });
+    let y = g.conv(`level${level}.conv_dw`, x, { inChannels: channels, outChannels: channels, kernel: 3, groups: channels, padding: { mode: 'same' }, params: `${head}.conv_dw`, shared });
+    y = g.conv(`level${level}.conv_pw`, y, { inChannels: channels, outChannels: channels, kernel: 1, padding: { mode: 'same' }, bias: true, params: `${head}.conv_pw`, shared });
+    y = g.activation(`level${level}.act`, g.batchNorm(`head.bn.${level}`, y, channels, 1e-3, 0.01), 'silu');
+    outputs.push(g.conv(`out_P${level}`, y, { inChannels: channels, outChannels: 6, kernel: 3, padding: { mode: 'same' }, bias: true, params: `${head}.predict`, shared }));
+  }
+  return g.build(outputs);
+}

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'vitest';
 
@@ -76,7 +76,7 @@ export function describeWithPeers(modules: string[], name: string, fn: () => voi
 
 /** Runs a Python script of the repo with the peer interpreter; throws with its stderr on failure. */
 export function runPython(script: string, args: string[], timeoutMs = 600_000): string {
-  const r = spawnSync(PYTHON, [join(REPO_ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, env: pythonEnv() });
+  const r = spawnSync(PYTHON, [join(REPO_ROOT, script), ...args], { encoding: 'utf8', timeout: timeoutMs, env: pythonEnv(), maxBuffer: 256 * 1024 ** 2 });
   if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
   return r.stdout;
 }
@@ -93,18 +93,36 @@ export interface TorchvisionFixture {
  * torchvision reference fixtures (random weights with non-trivial BN statistics, an input and torchvision's logits),
  * generated once per script version into the OS temp dir.
  */
-export function torchvisionFixture(variant: string, opts: { resolution?: number; batch?: number; padding?: 'symmetric' | 'same'; numClasses?: number; exportOnnx?: boolean } = {}): TorchvisionFixture {
-  const script = 'scripts/torchvision_reference.py';
+/**
+ * A fixture directory made by a reference script, generated once per script version and key into the OS temp dir:
+ * `args(dir)` are the script's arguments; the script must write `meta.json` last.
+ */
+export function scriptFixture(script: string, key: (string | number)[], args: (dir: string) => string[]): string {
   const version = createHash('sha256').update(readFileSync(join(REPO_ROOT, script))).digest('hex').slice(0, 12);
-  const key = [variant, opts.resolution ?? 'default', opts.batch ?? 2, opts.padding ?? 'symmetric', opts.numClasses ?? 1000, opts.exportOnnx ? 'onnx' : '', version].join('-');
-  const dir = join(tmpdir(), 'effnet-fixtures', key);
-  if (!existsSync(join(dir, 'meta.json'))) {
-    mkdirSync(dir, { recursive: true });
-    const args = ['--variant', variant, '--out', dir, '--batch', String(opts.batch ?? 2), '--padding', opts.padding ?? 'symmetric', '--num-classes', String(opts.numClasses ?? 1000)];
+  const dir = join(tmpdir(), 'effnet-fixtures', [...key, version].join('-'));
+  if (!existsSync(dir)) {
+    // Written aside, then renamed into place: a test file running at the same time sees all of it or none.
+    mkdirSync(join(tmpdir(), 'effnet-fixtures'), { recursive: true });
+    const tmp = mkdtempSync(`${dir}.tmp-`);
+    try {
+      runPython(script, args(tmp));
+      renameSync(tmp, dir);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (!existsSync(dir)) throw e;
+    }
+  }
+  return dir;
+}
+
+export function torchvisionFixture(variant: string, opts: { resolution?: number; batch?: number; padding?: 'symmetric' | 'same'; numClasses?: number; exportOnnx?: boolean } = {}): TorchvisionFixture {
+  const key = [variant, opts.resolution ?? 'default', opts.batch ?? 2, opts.padding ?? 'symmetric', opts.numClasses ?? 1000, opts.exportOnnx ? 'onnx' : ''];
+  const dir = scriptFixture('scripts/torchvision_reference.py', key, (out) => {
+    const args = ['--variant', variant, '--out', out, '--batch', String(opts.batch ?? 2), '--padding', opts.padding ?? 'symmetric', '--num-classes', String(opts.numClasses ?? 1000)];
     if (opts.resolution) args.push('--resolution', String(opts.resolution));
     if (opts.exportOnnx) args.push('--export-onnx');
-    runPython(script, args);
-  }
+    return args;
+  });
   return {
     dir,
     weights: join(dir, 'weights.safetensors'),
@@ -116,25 +134,43 @@ export function torchvisionFixture(variant: string, opts: { resolution?: number;
 
 /**
  * scripts/make_pth.py's files for a torchvision fixture's weights (weights.zip.pth, weights.legacy.pth,
- * weights.nested.pth, weights.module.zip.pth and the rest its docstring lists), generated once per script version
- * beside the fixture. Returns their directory.
+ * weights.nested.pth, weights.module.zip.pth and the rest its docstring lists), generated once per script version. Returns their directory.
  */
 export function pthFixture(fx: TorchvisionFixture): string {
-  const script = 'scripts/make_pth.py';
-  const version = createHash('sha256').update(readFileSync(join(REPO_ROOT, script))).digest('hex').slice(0, 12);
-  const dir = join(fx.dir, `pth-${version}`);
-  if (!existsSync(dir)) {
-    // Written aside, then renamed into place: a test file running at the same time sees all of it or none.
-    const tmp = mkdtempSync(`${dir}.tmp-`);
-    runPython(script, ['--out', tmp, '--weights', fx.weights]);
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
-      if (!existsSync(dir)) throw e;
-    }
-  }
-  return dir;
+  return scriptFixture('scripts/make_pth.py', ['pth', basename(fx.dir)], (out) => ['--out', out, '--weights', fx.weights]);
+}
+
+export interface EffdetFixture {
+  dir: string;
+  weights: string;
+  input: string;
+  /** Raw head outputs by name (class_P3 ... box_P7): paths of effdet's .npy files. */
+  outputs: Record<string, string>;
+  meta: { image_size: [number, number]; levels: number[]; outputs: Record<string, { shape: number[]; max_abs: number; input_sensitivity: number | null; float32_error: number }> } & Record<string, unknown>;
+}
+
+/**
+ * effdet reference fixtures (scripts/effdet_reference.py): effdet's model with random, non-trivial weights under its
+ * own names, an input, and its raw class/box outputs per level (its float64 forward). `fpnName` overrides the
+ * config's fusion.
+ */
+export function effdetFixture(model: string, opts: { imageSize?: [number, number]; batch?: number; fpnName?: string; numClasses?: number } = {}): EffdetFixture {
+  const size = opts.imageSize ? opts.imageSize.join('x') : 'default';
+  const key = ['effdet', model, size, opts.batch ?? 2, opts.fpnName ?? 'config', opts.numClasses ?? 90];
+  const dir = scriptFixture('scripts/effdet_reference.py', key, (out) => {
+    const args = ['fixture', '--model', model, '--out', out, '--batch', String(opts.batch ?? 2), '--num-classes', String(opts.numClasses ?? 90)];
+    if (opts.imageSize) args.push('--image-size', opts.imageSize.join(','));
+    if (opts.fpnName) args.push('--fpn-name', opts.fpnName);
+    return args;
+  });
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as EffdetFixture['meta'];
+  return {
+    dir,
+    weights: join(dir, 'weights.safetensors'),
+    input: join(dir, 'input.npy'),
+    outputs: Object.fromEntries(Object.keys(meta.outputs).map((name) => [name, join(dir, `${name}.npy`)])),
+    meta,
+  };
 }
 
 /** Max |a - b| and max |b|. */

@@ -76,6 +76,7 @@ class Emitter {
   readonly nodes: OnnxNode[] = [];
   readonly initializers: OnnxTensor[] = [];
   private consts = new Map<string, string>();
+  private readonly emittedWeights = new Set<string>();
   readonly floatType: OnnxDataType;
 
   constructor(
@@ -91,8 +92,10 @@ class Emitter {
     this.nodes.push({ opType, name, inputs, outputs, ...(attributes ? { attributes } : {}), ...(docString ? { docString } : {}) });
   }
 
-  /** A weight from the graph, converted once. */
+  /** A weight from the graph, converted and stored once however many nodes read it (shared parameters). */
   weight(name: string): string {
+    if (this.emittedWeights.has(name)) return name;
+    this.emittedWeights.add(name);
     const t = this.weights.get(name)!;
     this.initializers.push({ name, dataType: this.floatType, dims: [...t.shape], raw: floatBytes(weightData(this.weights, name), this.fp16) });
     return name;

@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  buildEfficientDet,
   buildEfficientNet,
+  detectorConfig,
   float32Tensor,
   type Graph,
   randomWeights,
@@ -13,7 +15,7 @@ import {
   WeightMismatchError,
 } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
-import { everyKind, nontrivialWeights, randomInput } from '../../../testing/graphs.js';
+import { everyKind, nontrivialWeights, randomInput, sharedHead } from '../../../testing/graphs.js';
 import { describeWithPeers, maxDiff, runPython } from '../../../testing/peers.js';
 import { compileToOnnx, DeviceUnavailableError, InputError, OnnxBackend, OnnxCompileError } from '../src/index.js';
 
@@ -87,6 +89,25 @@ describe('compileToOnnx', () => {
     await r.dispose();
   });
 
+  it('stores a parameter shared by several nodes once, and folds each reader\'s BatchNorm into its own copy', async () => {
+    const g = sharedHead();
+    const ws = nontrivialWeights(g);
+    const weightBytes = g.parameters.reduce((s, p) => s + 4 * p.shape.reduce((a, d) => a * d, 1), 0);
+    // Five readers of a 256x256 pointwise conv: stored five times, the file would be about 3.5x the weights.
+    expect(compileToOnnx(g, ws, { foldBatchNorm: false }).model.length).toBeLessThan(1.1 * weightBytes);
+    const input = randomInput([2, 3, 64, 48]);
+    const plain = await backend.load(g, ws, { threads: 2, foldBatchNorm: false });
+    const folded = await backend.load(g, ws, { threads: 2 });
+    const a = await plain.run(input);
+    const b = await folded.run(input);
+    for (const name of g.outputs) {
+      const { diff, scale } = maxDiff(b[name]!.data as Float32Array, a[name]!.data as Float32Array);
+      expect(diff, name).toBeLessThanOrEqual(1e-5 * scale);
+    }
+    await plain.dispose();
+    await folded.dispose();
+  });
+
   it('records metadata, names and a dynamic batch axis', () => {
     const c = compileToOnnx(b0, w, { metadata: { 'effnet.preprocessing': '{"mean":[0.485,0.456,0.406]}' } });
     const text = new TextDecoder('latin1').decode(c.model);
@@ -129,7 +150,13 @@ describe('OnnxRunner', () => {
     await expect(r.run(randomInput([3, 64, 64]))).rejects.toThrow(/must be rank 4 NCHW \[N, 3, 64, 64\], got shape \[3, 64, 64\]/);
     await expect(r.run(randomInput([1, 64, 64, 3]))).rejects.toThrow(/NHWC\? transpose to NCHW/);
     await expect(r.run(randomInput([1, 3, 32, 64]))).rejects.toThrow(InputError);
-    await expect(r.run({ dtype: 'float64', shape: [1, 3, 64, 64], data: new Float64Array(3 * 64 * 64) })).rejects.toThrow(/must be float32, got float64/);
+    // Other dtypes are converted once, by value (float16 from its bits); NaN is refused by name unless allowed.
+    const x = randomInput([1, 3, 64, 64]);
+    const want = (await r.run(x)).logits!.data;
+    expect((await r.run({ dtype: 'float64', shape: x.shape, data: Float64Array.from(x.data as Float32Array) })).logits!.data).toEqual(want);
+    const nan = Float32Array.from(x.data as Float32Array);
+    nan[5] = Number.NaN;
+    await expect(r.run({ ...x, data: nan })).rejects.toThrow(/input "input" holds NaN at flat index 5/);
     expect((await r.run(randomInput([4, 3, 64, 64]))).logits!.shape).toEqual([4, 3]);
     await r.dispose();
   });
@@ -160,6 +187,14 @@ describeWithPeers(['onnx'], 'ONNX checker (python3-onnx, full_check)', () => {
     writeFileSync(file, compileToOnnx(g, randomWeights(g)).model);
     const out = runPython('scripts/onnx_check.py', [file]);
     expect(out).toMatch(/^ok opset 17/);
+  });
+  it('an EfficientDet with shared head weights, folded and not, passes too', () => {
+    const g = buildEfficientDet(detectorConfig('tf_efficientdet_lite0'), { numClasses: 3 });
+    for (const [name, opts] of [['det', {}], ['det_unfolded', { foldBatchNorm: false }]] as const) {
+      const file = join(dir, `${name}.onnx`);
+      writeFileSync(file, compileToOnnx(g, randomWeights(g), opts).model);
+      expect(runPython('scripts/onnx_check.py', [file])).toMatch(/^ok opset 17/);
+    }
   });
   it('the every-kind graph and an fp16 model pass too', () => {
     const g = everyKind();

@@ -49,7 +49,7 @@ describe('tfjs inference', () => {
   it('rejects a wrong input shape by name', async () => {
     const g = buildEfficientNet(specFor('efficientnet_b0'), { inputResolution: 64, numClasses: 4 });
     const r = await backend.load(g, randomWeights(g), { device: 'wasm' });
-    await expect(r.run(float32Tensor([1, 64, 64, 3]))).rejects.toThrow(/must be NCHW \[N, 3, 64, 64\], got \[1, 64, 64, 3\]/);
+    await expect(r.run(float32Tensor([1, 64, 64, 3]))).rejects.toThrow(/must have shape \[N, 3, 64, 64\], got \[1, 64, 64, 3\] \(NHWC\? transpose to NCHW\)/);
     r.dispose();
   });
 });

@@ -37,21 +37,55 @@ export function buildEfficientNet(spec: EfficientNetSpec, options: BuildOptions 
   for (const v of [h, w]) if (v !== null && (!Number.isInteger(v) || v < 1)) throw new InvalidSpecError('inputResolution', res, 'a positive integer, [h, w], or null');
 
   const g = new GraphBuilder(spec.name, [{ name: 'input', channels: inChannels, height: h, width: w }]);
-  const padding: Padding = { mode: spec.padding };
-  const bnAct = (bnName: string, input: string, channels: number, act: 'silu' | 'relu' | 'relu6' | 'gelu' | 'hardSwish' | null) => {
+  const { output, channels, endpoints } = appendEfficientNetTrunk(g, spec, 'input', inChannels);
+  const bnAct = bnActFor(g, spec);
+  let x = g.conv('conv_head', output, { inChannels: channels, outChannels: spec.headChannels, kernel: 1, padding: { mode: spec.padding } });
+  x = bnAct('bn2', x, spec.headChannels, spec.act);
+  const metadata = { variant: spec.name, resolution: spec.resolution, padding: spec.padding, bnEps: spec.bnEps };
+  if (!includeTop) {
+    x = g.activation('features', x, 'identity');
+    return g.build([x], endpoints, metadata);
+  }
+  x = g.globalAvgPool('global_pool', x, false);
+  x = g.dropout('head_drop', x, spec.dropout);
+  x = g.dense('logits', x, spec.headChannels, numClasses, true, 'classifier');
+  return g.build([x], endpoints, { ...metadata, numClasses });
+}
+
+type BnAct = (bnName: string, input: string, channels: number, act: 'silu' | 'relu' | 'relu6' | 'gelu' | 'hardSwish' | null) => string;
+
+function bnActFor(g: GraphBuilder, spec: EfficientNetSpec): BnAct {
+  return (bnName, input, channels, act) => {
     const y = g.batchNorm(bnName, input, channels, spec.bnEps, spec.bnMomentum);
     return act ? g.activation(`${bnName}.act`, y, act) : y;
   };
+}
 
-  let x = g.conv('conv_stem', 'input', { inChannels, outChannels: spec.stemChannels, kernel: 3, stride: 2, padding });
-  x = bnAct('bn1', x, spec.stemChannels, spec.act);
+export interface Trunk {
+  /** The last block's output. */
+  output: string;
+  channels: number;
+  /** The last feature map at each stride (2, 4, ..., 32), named `stride<N>`. */
+  endpoints: Endpoint[];
+}
+
+/**
+ * Appends an EfficientNet's stem and blocks (no head) to a builder, every node and parameter name prefixed with
+ * `prefix` (a detector's backbone is `backbone.conv_stem`, `backbone.blocks.0.0.conv_dw`, ... as in effdet).
+ */
+export function appendEfficientNetTrunk(g: GraphBuilder, spec: EfficientNetSpec, input: string, inChannels: number, prefix = ''): Trunk {
+  validateSpec(spec);
+  const padding: Padding = { mode: spec.padding };
+  const bnAct = bnActFor(g, spec);
+  let x = g.conv(`${prefix}conv_stem`, input, { inChannels, outChannels: spec.stemChannels, kernel: 3, stride: 2, padding });
+  x = bnAct(`${prefix}bn1`, x, spec.stemChannels, spec.act);
 
   const placed: PlacedBlock[] = [];
   let c = spec.stemChannels;
   spec.stages.forEach((stage, si) => {
     for (let j = 0; j < stage.repeats; j++) {
       const stride = j === 0 ? stage.block.stride : 1;
-      placed.push({ block: stage.block, prefix: `blocks.${si}.${j}`, inChannels: c, stride });
+      placed.push({ block: stage.block, prefix: `${prefix}blocks.${si}.${j}`, inChannels: c, stride });
       c = stage.block.out;
     }
   });
@@ -70,21 +104,8 @@ export function buildEfficientNet(spec: EfficientNetSpec, options: BuildOptions 
       else endpoints.push(e);
     }
   });
-
-  x = g.conv('conv_head', x, { inChannels: c, outChannels: spec.headChannels, kernel: 1, padding });
-  x = bnAct('bn2', x, spec.headChannels, spec.act);
-  const metadata = { variant: spec.name, resolution: spec.resolution, padding: spec.padding, bnEps: spec.bnEps };
-  if (!includeTop) {
-    x = g.activation('features', x, 'identity');
-    return g.build([x], endpoints, metadata);
-  }
-  x = g.globalAvgPool('global_pool', x, false);
-  x = g.dropout('head_drop', x, spec.dropout);
-  x = g.dense('logits', x, spec.headChannels, numClasses, true, 'classifier');
-  return g.build([x], endpoints, { ...metadata, numClasses });
+  return { output: x, channels: c, endpoints };
 }
-
-type BnAct = (bnName: string, input: string, channels: number, act: 'silu' | 'relu' | 'relu6' | 'gelu' | 'hardSwish' | null) => string;
 
 function squeezeExcite(g: GraphBuilder, prefix: string, x: string, channels: number, reduced: number, act: 'silu' | 'relu' | 'relu6' | 'gelu' | 'hardSwish'): string {
   const p = `${prefix}.se`;

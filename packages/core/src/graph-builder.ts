@@ -1,4 +1,5 @@
-import { type ActivationFn, type Endpoint, type Graph, GRAPH_FORMAT, type GraphInput, type GraphNode, type Padding, type ParamSpec } from './graph.js';
+import { GraphValidationError } from './errors.js';
+import { type ActivationFn, type Endpoint, type Graph, GRAPH_FORMAT, type GraphInput, type GraphNode, type Padding, type ParamInit, type ParamSpec } from './graph.js';
 import { validateGraph } from './validate.js';
 
 export interface ConvOptions {
@@ -10,6 +11,14 @@ export interface ConvOptions {
   groups?: number;
   padding: Padding;
   bias?: boolean;
+  /** Module name of the parameters (`<params>.weight`, `<params>.bias`), default the node's name. */
+  params?: string;
+  /** The parameters are read by several nodes (declared by the first, reused by the rest; see ParamSpec.shared). */
+  shared?: boolean;
+  /** Weight init, default timm's normal(0, sqrt(2 / fan_out)). */
+  init?: ParamInit;
+  /** Bias init, default 0. */
+  biasInit?: ParamInit;
 }
 
 /**
@@ -19,6 +28,7 @@ export interface ConvOptions {
 export class GraphBuilder {
   readonly nodes: GraphNode[] = [];
   readonly parameters: ParamSpec[] = [];
+  private readonly declared = new Map<string, ParamSpec>();
 
   constructor(
     readonly name: string,
@@ -30,8 +40,18 @@ export class GraphBuilder {
     return node.name;
   }
 
-  private param(name: string, shape: number[], init: ParamSpec['init'], trainable = true): string {
-    this.parameters.push({ name, shape, trainable, init });
+  /** Declares a parameter; a shared one declared before is reused when its shape agrees. */
+  private param(name: string, shape: number[], init: ParamSpec['init'], trainable = true, shared = false): string {
+    const known = this.declared.get(name);
+    if (known) {
+      if (!shared || !known.shared) throw new GraphValidationError(name, 'params', 'declared twice; nodes that read one parameter must all pass shared: true');
+      if (known.shape.length !== shape.length || known.shape.some((d, i) => d !== shape[i]))
+        throw new GraphValidationError(name, 'params', `shared with shape [${known.shape.join(', ')}], this node needs [${shape.join(', ')}]`);
+      return name;
+    }
+    const p: ParamSpec = { name, shape, trainable, init, ...(shared ? { shared } : {}) };
+    this.declared.set(name, p);
+    this.parameters.push(p);
     return name;
   }
 
@@ -40,9 +60,11 @@ export class GraphBuilder {
     const k = o.kernel;
     // timm/automl: normal(0, sqrt(2 / fan_out)), fan_out = k * k * out / groups.
     const fanOut = (k * k * o.outChannels) / groups;
-    const weight = this.param(`${name}.weight`, [o.outChannels, o.inChannels / groups, k, k], { kind: 'normal', std: Math.sqrt(2 / fanOut) });
+    const module = o.params ?? name;
+    const shared = o.shared ?? false;
+    const weight = this.param(`${module}.weight`, [o.outChannels, o.inChannels / groups, k, k], o.init ?? { kind: 'normal', std: Math.sqrt(2 / fanOut) }, true, shared);
     const params: { weight: string; bias?: string } = { weight };
-    if (o.bias) params.bias = this.param(`${name}.bias`, [o.outChannels], { kind: 'constant', value: 0 });
+    if (o.bias) params.bias = this.param(`${module}.bias`, [o.outChannels], o.biasInit ?? { kind: 'constant', value: 0 }, true, shared);
     return this.push({
       kind: 'conv2d',
       name,
@@ -150,8 +172,9 @@ export class GraphBuilder {
     return this.push({ kind: 'concat', name, inputs, axis });
   }
 
-  weightedSum(name: string, inputs: string[], normalization: 'fast' | 'softmax' = 'fast', epsilon = 1e-4): string {
-    const weight = this.param(`${name}.weight`, [inputs.length], { kind: 'constant', value: 1 });
+  /** `weightName` names the fusion weights when they are not `<name>.weight` (effdet: `combine.edge_weights`). */
+  weightedSum(name: string, inputs: string[], normalization: 'fast' | 'softmax' = 'fast', epsilon = 1e-4, weightName = `${name}.weight`): string {
+    const weight = this.param(weightName, [inputs.length], { kind: 'constant', value: 1 });
     return this.push({ kind: 'weightedSum', name, inputs, normalization, epsilon, params: { weight } });
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeGraph, buildEfficientNet, type Graph, GraphBuilder, GraphValidationError, inferShapes, specFor, validateGraph } from './index.js';
+import { analyzeGraph, buildEfficientNet, type Conv2dNode, type Graph, GraphBuilder, GraphValidationError, inferShapes, prepareForInference, randomWeights, seededNormal, specFor, validateGraph } from './index.js';
 
 const clone = (g: Graph): Graph => JSON.parse(JSON.stringify(g));
 
@@ -94,5 +94,60 @@ describe('validateGraph', () => {
     mutate(g);
     expect(() => validateGraph(g)).toThrow(GraphValidationError);
     expect(() => validateGraph(g)).toThrow(msg);
+  });
+});
+
+describe('shared parameters', () => {
+  /** Two branches read one conv (as a detection head reads its convs at every level), each with its own BN. */
+  const shared = (mark = true) => {
+    const g = new GraphBuilder('s', [{ name: 'input', channels: 4, height: 8, width: 8 }]);
+    const down = g.maxPool('down', 'input', 3, 2, { mode: 'same' });
+    const outs = ['input', down].map((x, i) => {
+      const c = g.conv(`level${i}.conv`, x, { inChannels: 4, outChannels: 4, kernel: 3, padding: { mode: 'same' }, bias: true, params: 'head.conv', shared: mark });
+      return g.batchNorm(`head.bn.${i}`, c, 4, 1e-3, 0.01);
+    });
+    return g.build(outs);
+  };
+
+  it('lets several nodes read a parameter declared shared, and counts it once', () => {
+    const g = shared();
+    expect(g.parameters.filter((p) => p.name.startsWith('head.conv')).map((p) => [p.name, p.shared])).toEqual([['head.conv.weight', true], ['head.conv.bias', true]]);
+    expect(analyzeGraph(g).params).toBe(4 * 4 * 9 + 4 + 2 * 8);
+  });
+
+  it('refuses a second reader of an unshared parameter, naming the fix', () => {
+    expect(() => shared(false)).toThrow(/"head.conv.weight", field params: declared twice; nodes that read one parameter must all pass shared: true/);
+    const g = clone(shared());
+    for (const p of g.parameters) delete p.shared;
+    expect(() => validateGraph(g)).toThrow(/"level1.conv", field params.weight: "head.conv.weight" is already read by another node \(declare it shared: true/);
+  });
+
+  it('refuses a shared parameter declared with another shape by a later reader', () => {
+    const g = new GraphBuilder('s', [{ name: 'input', channels: 4, height: 8, width: 8 }]);
+    g.conv('a', 'input', { inChannels: 4, outChannels: 4, kernel: 3, padding: { mode: 'same' }, params: 'head', shared: true });
+    expect(() => g.conv('b', 'input', { inChannels: 4, outChannels: 4, kernel: 1, padding: { mode: 'same' }, params: 'head', shared: true })).toThrow(
+      /"head.weight", field params: shared with shape \[4, 4, 3, 3\], this node needs \[4, 4, 1, 1\]/,
+    );
+  });
+
+  it('prepareForInference folds each reader\'s BN into its own copy and leaves the shared tensors alone', () => {
+    const g = shared();
+    const w = randomWeights(g, 1);
+    const n = seededNormal(2);
+    for (const [name, t] of w) if (/running_var|bn\.\d\.weight/.test(name)) (t.data as Float32Array).forEach((_, i, a) => (a[i] = 0.5 + Math.abs(n())));
+    const before = Float32Array.from(w.get('head.conv.weight')!.data as Float32Array);
+    const p = prepareForInference(g, w);
+    expect(Array.from(w.get('head.conv.weight')!.data as Float32Array)).toEqual(Array.from(before));
+    const convs = p.graph.nodes.filter((x) => x.kind === 'conv2d') as Conv2dNode[];
+    expect(convs.map((c) => c.params)).toEqual([
+      { weight: 'level0.conv.weight', bias: 'level0.conv.bias' },
+      { weight: 'level1.conv.weight', bias: 'level1.conv.bias' },
+    ]);
+    expect(p.graph.parameters.some((x) => x.name.startsWith('head.conv'))).toBe(false);
+    expect(p.weights.has('head.conv.weight')).toBe(false);
+    // Each copy is the shared weight scaled by its own level's gamma / sqrt(var + eps).
+    const at = (name: string, k: number) => (w.get(name)!.data as Float32Array)[k]!;
+    const scale = (i: number, c: number) => at(`head.bn.${i}.weight`, c) / Math.sqrt(at(`head.bn.${i}.running_var`, c) + 1e-3);
+    for (const i of [0, 1]) expect((p.weights.get(`level${i}.conv.weight`)!.data as Float32Array)[40]).toBeCloseTo(before[40]! * scale(i, 1), 6);
   });
 });

@@ -169,6 +169,11 @@ export interface ParamSpec {
   /** false for BatchNorm running statistics (buffers, not parameters). */
   trainable: boolean;
   init: ParamInit;
+  /**
+   * Read by more than one node (a detection head shared across feature levels). Only shared parameters may have
+   * several readers; every reader must need the same shape. Counted, stored and trained once.
+   */
+  shared?: boolean;
 }
 
 export interface GraphInput {

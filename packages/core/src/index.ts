@@ -21,3 +21,4 @@ export * from './io/index.js';
 export * from './weights/index.js';
 export * from './inference.js';
 export * from './training.js';
+export * from './detection/index.js';

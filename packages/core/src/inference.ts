@@ -71,7 +71,11 @@ export function prepareForInference(graph: Graph, weights: TensorMap, o: Inferen
   return { graph: out, weights: outWeights };
 }
 
-/** conv then BN == conv with w * g / sqrt(v + eps) and bias (b - m) * g / sqrt(v + eps) + beta. */
+/**
+ * conv then BN == conv with w * g / sqrt(v + eps) and bias (b - m) * g / sqrt(v + eps) + beta. A conv whose weights
+ * other nodes read too (a head shared across levels, each level with its own BN) gets its own folded copy, named
+ * after the node, so the shared tensors stay as they were for the other readers.
+ */
 function foldInto(conv: Conv2dNode, bn: Extract<GraphNode, { kind: 'batchNorm' }>, weights: TensorMap, params: Map<string, ParamSpec>): Conv2dNode {
   const w = weightData(weights, conv.params.weight);
   const gamma = weightData(weights, bn.params.weight);
@@ -88,9 +92,21 @@ function foldInto(conv: Conv2dNode, bn: Extract<GraphNode, { kind: 'batchNorm' }
     for (let k = 0; k < per; k++) nw[c * per + k] = w[c * per + k]! * scale;
     nb[c] = ((oldBias?.[c] ?? 0) - mean[c]!) * scale + beta[c]!;
   }
-  const biasName = conv.params.bias ?? `${conv.name}.bias`;
-  weights.set(conv.params.weight, float32Tensor([...params.get(conv.params.weight)!.shape], nw));
+  const spec = params.get(conv.params.weight)!;
+  const shared = spec.shared === true || (conv.params.bias !== undefined && params.get(conv.params.bias)?.shared === true);
+  const weightName = shared ? freshName(`${conv.name}.weight`, params) : conv.params.weight;
+  const biasName = shared || !conv.params.bias ? freshName(`${conv.name}.bias`, params) : conv.params.bias;
+  weights.set(weightName, float32Tensor([...spec.shape], nw));
   weights.set(biasName, float32Tensor([oc], nb));
+  if (shared) params.set(weightName, { name: weightName, shape: [...spec.shape], trainable: true, init: spec.init });
   if (!params.has(biasName)) params.set(biasName, { name: biasName, shape: [oc], trainable: true, init: { kind: 'constant', value: 0 } });
-  return { ...conv, params: { weight: conv.params.weight, bias: biasName } };
+  return { ...conv, params: { weight: weightName, bias: biasName } };
+}
+
+/** `name`, or `name` with a numeric suffix when a parameter of that name exists already. */
+function freshName(name: string, params: Map<string, ParamSpec>): string {
+  if (!params.has(name)) return name;
+  let i = 1;
+  while (params.has(`${name}_${i}`)) i++;
+  return `${name}_${i}`;
 }

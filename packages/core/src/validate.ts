@@ -164,6 +164,7 @@ export function validateGraph(graph: Graph): void {
     if (typeof p?.name !== 'string' || !p.name) fail('graph', 'parameters', `entry without a name: ${JSON.stringify(p)}`);
     if (params.has(p.name)) fail('graph', `parameters.${p.name}`, 'declared twice');
     if (!Array.isArray(p.shape) || !p.shape.every(isPosInt)) fail('graph', `parameters.${p.name}.shape`, `must be positive integers, got ${JSON.stringify(p.shape)}`);
+    if (p.shared !== undefined && typeof p.shared !== 'boolean') fail('graph', `parameters.${p.name}.shared`, `must be true, false or absent, got ${JSON.stringify(p.shared)}`);
     params.set(p.name, p);
   }
   const names = new Set<string>();
@@ -194,7 +195,8 @@ export function validateGraph(graph: Graph): void {
       }
       const p = params.get(pname);
       if (!p) fail(node.name, `params.${role}`, `"${pname}" is not declared in graph.parameters`);
-      if (used.has(pname)) fail(node.name, `params.${role}`, `"${pname}" is already read by another node`);
+      if (used.has(pname) && !p.shared)
+        fail(node.name, `params.${role}`, `"${pname}" is already read by another node (declare it shared: true if several nodes read it on purpose)`);
       used.add(pname);
       const shape = expected[role]!;
       if (p.shape.length !== shape.length || p.shape.some((d, k) => d !== shape[k]))

@@ -68,7 +68,7 @@ export const VARIANTS: readonly VariantRow[] = rows();
 const BY_NAME = new Map(VARIANTS.map((v) => [v.name, v]));
 
 /** torchvision's spellings (`efficientnet_v2_s`) and automl/Keras's (`efficientnet-b0`) for timm's names. */
-function canonicalName(name: string): string {
+export function canonicalVariantName(name: string): string {
   return name
     .trim()
     .toLowerCase()
@@ -95,7 +95,7 @@ function compoundRow(name: string, tf: boolean, phi: number): VariantRow {
 
 /** The variant row for a name or alias; UnknownVariantError lists the known names. */
 export function resolveVariant(name: string): VariantRow {
-  const canonical = canonicalName(String(name));
+  const canonical = canonicalVariantName(String(name));
   const row = BY_NAME.get(canonical);
   if (row) return row;
   const m = COMPOUND_NAME.exec(canonical);

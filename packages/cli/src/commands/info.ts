@@ -1,4 +1,17 @@
-import { analyzeGraph, checkNumber, buildEfficientNet, compound, encodeBlock, type EfficientNetSpec, InvalidSpecError, resolveVariant, specFor } from '@effnet/core';
+import {
+  analyzeGraph,
+  buildEfficientDet,
+  buildEfficientNet,
+  checkNumber,
+  compound,
+  detectorConfig,
+  encodeBlock,
+  type EfficientNetSpec,
+  InvalidSpecError,
+  isDetectorName,
+  resolveVariant,
+  specFor,
+} from '@effnet/core';
 import { defineCommand } from '../args.js';
 import { formatTable, humanCount } from '../table.js';
 
@@ -6,7 +19,35 @@ export interface InfoOptions {
   variant?: string;
   resolution?: number;
   phi?: number;
+  /** Detectors: classes of the class net (default the config's, 90). */
+  numClasses?: number;
   json: boolean;
+}
+
+/** An EfficientDet: its config, exact parameter count, MACs, raw outputs and endpoints at its image size (or --resolution). */
+export function detectorInfo(o: InfoOptions & { variant: string }) {
+  if (o.phi !== undefined) throw new InvalidSpecError('--phi', o.phi, `nothing with a detector; name a compound-scaled detector instead (efficientdet_phi${o.phi})`);
+  const c = detectorConfig(o.variant);
+  const graph = buildEfficientDet(c, { numClasses: o.numClasses, ...(o.resolution ? { inputResolution: o.resolution } : {}) });
+  const a = analyzeGraph(graph);
+  return {
+    variant: c.name,
+    task: 'detection' as const,
+    resolution: a.height,
+    imageSize: [a.height, a.width],
+    params: a.params,
+    macs: a.macs,
+    backbone: c.backbone,
+    padding: c.padding,
+    bnEps: c.bnEps,
+    numClasses: o.numClasses ?? c.numClasses,
+    levels: [c.minLevel, c.maxLevel],
+    anchors: { scales: c.numScales, aspectRatios: c.aspectRatios, anchorScale: c.anchorScale },
+    fpn: { channels: c.fpnChannels, cells: c.fpnCellRepeats, fusion: c.fusion, act: c.act },
+    head: { repeats: c.boxClassRepeats },
+    outputs: a.outputs,
+    endpoints: a.endpoints.map((e) => ({ name: e.name, node: e.node, stride: e.stride, channels: e.channels, shape: e.shape })),
+  };
 }
 
 export function modelInfo(o: InfoOptions) {
@@ -47,6 +88,19 @@ export function modelInfo(o: InfoOptions) {
 }
 
 export function infoText(o: InfoOptions): string {
+  if (o.variant && isDetectorName(o.variant)) {
+    const d = detectorInfo({ ...o, variant: o.variant });
+    if (o.json) return JSON.stringify(d, null, 2);
+    return [
+      `${d.variant} at ${d.imageSize.join('x')}: ${d.params.toLocaleString('en-US')} params (${humanCount(d.params)}), ${d.macs.toLocaleString('en-US')} MACs (${humanCount(d.macs)})`,
+      `backbone ${d.backbone}, padding ${d.padding}, BiFPN ${d.fpn.channels} channels x ${d.fpn.cells} cells (${d.fpn.fusion} fusion, ${d.fpn.act}), heads ${d.head.repeats} repeats, ${d.numClasses} classes, levels P${d.levels[0]}-P${d.levels[1]}, anchor scale ${d.anchors.anchorScale}`,
+      '',
+      formatTable(['output', 'shape'], Object.entries(d.outputs).map(([k, v]) => [k, `[${v.join(', ')}]`])),
+      '',
+      formatTable(['endpoint', 'node', 'stride', 'channels', 'shape'], d.endpoints.map((e) => [e.name, e.node, e.stride, e.channels, `[${e.shape.join(', ')}]`])),
+    ].join('\n');
+  }
+  if (o.numClasses !== undefined) throw new InvalidSpecError('--num-classes', o.numClasses, 'a detector name (classifiers report their 1000-class ImageNet head)');
   const info = modelInfo(o);
   if (o.json) return JSON.stringify(info, null, 2);
   const lines = [
@@ -62,17 +116,18 @@ export function infoText(o: InfoOptions): string {
 
 export const infoCommand = defineCommand({
   name: 'info',
-  summary: 'stages, endpoints, parameters and MACs of a variant',
-  usage: 'effnet info <variant> [--resolution N] [--phi X] [--json]',
-  positionals: { name: '<variant>', description: 'a variant name (effnet variants); optional with --phi', max: 1 },
+  summary: 'stages, endpoints, parameters and MACs of a variant or detector',
+  usage: 'effnet info <variant|detector> [--resolution N] [--phi X] [--num-classes N] [--json]',
+  positionals: { name: '<variant|detector>', description: 'a variant (effnet variants) or a detector (tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3, efficientdet_phi<X>); optional with --phi', max: 1 },
   options: {
     resolution: { type: 'number', integer: true, min: 1, max: 8192, valueName: 'N', description: 'analyse at N x N pixels instead of the variant\'s resolution' },
     phi: { type: 'number', min: -20, max: 20, valueName: 'X', description: "compound-scale the variant's base (B0 by default) by phi; negative: --phi=-1" },
+    'num-classes': { type: 'number', integer: true, min: 1, max: 100000, valueName: 'N', description: "detectors: the class net's classes (default 90, COCO's ids)" },
     json: { type: 'boolean', description: 'print JSON instead of tables' },
   },
-  examples: ['effnet info efficientnet_b3 --json', 'effnet info --phi=-2 --resolution 128'],
+  examples: ['effnet info efficientnet_b3 --json', 'effnet info --phi=-2 --resolution 128', 'effnet info tf_efficientdet_d0 --num-classes 3 --json'],
   async run({ values, positionals }, io) {
-    io.out(infoText({ variant: positionals[0], resolution: values.resolution, phi: values.phi, json: values.json }));
+    io.out(infoText({ variant: positionals[0], resolution: values.resolution, phi: values.phi, numClasses: values['num-classes'], json: values.json }));
     return 0;
   },
 });

@@ -1,4 +1,4 @@
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { checkOutputFile, claimOutputDir, getBackend, InvalidSpecError, type LoadOptions, readNpy, writeNpy } from '@effnet/core';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTIONS, FORCE_OPTION, MODEL_HELP, MODEL_OPTIONS } from './common.js';
@@ -24,6 +24,8 @@ export const runCommand = defineCommand({
     const [, , h, w] = x.shape as [number, number, number, number];
     const m = await loadModelWeights(v.model, { weights: v.weights, weightsFormat: v['weights-format'], weightsKey: v['weights-key'], inputResolution: [h, w] });
     const several = m.graph.outputs.length > 1;
+    if (several && v.output.endsWith('.npy'))
+      throw new InvalidSpecError('--output', v.output, `a directory: ${m.graph.name} has ${m.graph.outputs.length} outputs (${m.graph.outputs.join(', ')}), written as <dir>/<output>.npy`);
     if (several) await claimOutputDir(v.output, { owner: 'effnet run', force: v.force, flag: '--output' });
     else await checkOutputFile(v.output, { force: v.force, flag: '--output' });
     const backend = await getBackend(v.backend);
@@ -34,11 +36,16 @@ export const runCommand = defineCommand({
       const where = `on ${v.backend} (${runner.device}${runner.notes.length ? `; ${runner.notes.join('; ')}` : ''})`;
       if (m.random) io.out('note: no --weights given, so the model has a random initialisation');
       for (const n of m.notes) io.out(`note: ${n}`);
+      if (several) io.out(`wrote ${m.graph.outputs.length} outputs to ${v.output}/ ${where}:`);
       for (const name of m.graph.outputs) {
         const t = outputs[name]!;
-        const file = several ? join(v.output, `${name}.npy`) : v.output;
-        await writeNpy(file, t);
-        io.out(`wrote ${several ? join(basename(v.output), `${name}.npy`) : v.output}: ${name} [${t.shape.join(', ')}] ${where}`);
+        if (several) {
+          await writeNpy(join(v.output, `${name}.npy`), t);
+          io.out(`  ${name}.npy [${t.shape.join(', ')}]`);
+        } else {
+          await writeNpy(v.output, t);
+          io.out(`wrote ${v.output}: ${name} [${t.shape.join(', ')}] ${where}`);
+        }
       }
       return 0;
     } finally {

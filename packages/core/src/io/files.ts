@@ -101,8 +101,9 @@ export async function checkOutputFile(path: string, o: { force?: boolean; flag?:
 export const OUTPUT_MARKER = '.effnet-output';
 
 /**
- * A directory a command writes several files into. Absent or empty: created and marked as `owner`'s. Marked by the
- * same owner with `reuseOwn`: reused (a demo's own output). Anything else: OutputExistsError, unless `force`.
+ * A directory a command writes several files into. Absent or empty: created (and, with `reuseOwn`, marked as
+ * `owner`'s). Marked by the same owner with `reuseOwn`: reused (a demo's own output). Anything else:
+ * OutputExistsError, unless `force`.
  * Returns whether the directory held files before.
  */
 export async function claimOutputDir(dir: string, o: { owner: string; force?: boolean; reuseOwn?: boolean; flag?: string; hint?: string }): Promise<boolean> {
@@ -120,7 +121,8 @@ export async function claimOutputDir(dir: string, o: { owner: string; force?: bo
   }
   try {
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, OUTPUT_MARKER), `${o.owner}\n`);
+    // Only a command that writes into its own directory again (a demo) leaves a mark to recognise it by.
+    if (o.reuseOwn) await writeFile(join(dir, OUTPUT_MARKER), `${o.owner}\n`);
   } catch (e) {
     throw new OutputFileError(dir, `${(e as Error)?.message ?? String(e)}; check that the parent directory is writable`);
   }

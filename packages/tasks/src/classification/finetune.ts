@@ -133,6 +133,8 @@ async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Sta
       const m = await loadModelWeights(o.model);
       return { spec: m.spec, arch: ref.row.name, preprocessing: m.preprocessing, weights: null, keepHead: false, base: 'random', epoch: 0, step: 0, history: [] };
     }
+    case 'detector':
+      throw new TrainingError(`"${o.model}" is a detector; fine-tune detectors with effnet train --task detection`);
   }
 }
 

@@ -2,14 +2,22 @@
  * The one place a model name becomes a model. Every command and API that takes a model (`--model`, `Classifier.load`,
  * `fineTune`) resolves it here, in one order:
  *   1. an existing path: a checkpoint (a training output directory, its model.json, or a weight file with its card);
- *   2. a variant (an architecture such as efficientnet_b0 or efficientnet_phi-3): random weights unless a weight file
- *      is given, as timm's create_model without pretrained;
+ *   2. an architecture: a variant (efficientnet_b0, efficientnet_phi-3) or a detector (tf_efficientdet_d0): random
+ *      weights unless a weight file is given, as timm's create_model without pretrained;
  *   3. a zoo entry (efficientnet_b0.ra_in1k, effnet-shapes): pulled, converted, pretrained.
  */
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
+  bindWeights,
+  buildEfficientDet,
   buildEfficientNet,
+  DETECTORS,
+  detectorConfig,
+  detectorsFitting,
+  type EfficientDetConfig,
+  isDetectorName,
+  WeightMismatchError,
   classifierWidth,
   closestNames,
   type EfficientNetSpec,
@@ -34,6 +42,7 @@ import { loadCheckpoint, type ModelCard } from '../classification/model-card.js'
 export type ModelRef =
   | { kind: 'checkpoint'; name: string; path: string }
   | { kind: 'variant'; name: string; row: VariantRow }
+  | { kind: 'detector'; name: string; config: EfficientDetConfig }
   | { kind: 'pretrained'; name: string; entry: RegistryEntry };
 
 /** A model name that is no path, variant or zoo entry. Lists the closest names of each kind. */
@@ -66,6 +75,7 @@ async function isPath(p: string): Promise<boolean> {
 export async function resolveModel(name: string, o: ResolveOptions = {}): Promise<ModelRef> {
   if (typeof name !== 'string' || !name.trim()) throw new InvalidSpecError('model', name, 'a checkpoint path, a variant or a zoo entry name');
   if (await isPath(name)) return { kind: 'checkpoint', name, path: name };
+  if (isDetectorName(name)) return { kind: 'detector', name, config: detectorConfig(name) };
   try {
     return { kind: 'variant', name, row: resolveVariant(name) };
   } catch (e) {
@@ -74,7 +84,7 @@ export async function resolveModel(name: string, o: ResolveOptions = {}): Promis
   const registry = o.registryObject ?? (await Registry.load(o));
   const entry = registry.find(name);
   if (entry) return { kind: 'pretrained', name, entry };
-  const suggestions = closestNames(name, [...registry.entries().map((e) => e.name), ...VARIANTS.map((v) => v.name)], { max: 4, ratio: 1 / 4 });
+  const suggestions = closestNames(name, [...registry.entries().map((e) => e.name), ...VARIANTS.map((v) => v.name), ...DETECTORS.map((d) => d.name)], { max: 4, ratio: 1 / 4 });
   throw new UnknownModelNameError(name, suggestions);
 }
 
@@ -92,7 +102,10 @@ export interface LoadWeightsOptions extends ResolveOptions {
 /** A model ready to compile: its graph and weights under canonical names, and what is known about it. */
 export interface ModelWeights {
   ref: ModelRef;
+  /** The network's EfficientNet (a detector's backbone). */
   spec: EfficientNetSpec;
+  /** Present when the model is an EfficientDet. */
+  detector?: EfficientDetConfig;
   graph: Graph;
   weights: TensorMap;
   /** true when the weights are a random initialisation (a variant without a weight file). */
@@ -141,9 +154,10 @@ async function fromCheckpoint(ref: ModelRef, path: string, o: LoadWeightsOptions
 /** Resolves `name` and loads its graph and weights (not yet bound to a backend). */
 export async function loadModelWeights(name: string, o: LoadWeightsOptions = {}): Promise<ModelWeights> {
   const ref = await resolveModel(name, o);
-  if (ref.kind !== 'variant' && o.weights !== undefined)
+  const architecture = ref.kind === 'variant' || ref.kind === 'detector';
+  if (!architecture && o.weights !== undefined)
     throw new InvalidSpecError('--weights', o.weights, `nothing: "${name}" is a ${ref.kind === 'checkpoint' ? 'checkpoint' : 'zoo entry'} and brings its own weights`);
-  if (ref.kind !== 'variant' && o.weightsFormat !== undefined)
+  if (!architecture && o.weightsFormat !== undefined)
     throw new InvalidSpecError('--weights-format', o.weightsFormat, `nothing: it describes a --weights file, and "${name}" brings its own weights`);
   switch (ref.kind) {
     case 'checkpoint':
@@ -152,6 +166,8 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
       const w = await loadPretrainedWeights(ref.entry.name, { ...o, registry: o.registryObject ?? o.registry, resolution: o.inputResolution, weightsKey: o.weightsKey });
       return { ref, spec: w.spec, graph: w.graph, weights: w.weights, random: false, preprocessing: w.entry.preprocessing, labels: w.entry.labels, weightsFile: w.pulled.path, notes: w.notes };
     }
+    case 'detector':
+      return loadDetector(ref, o);
     case 'variant': {
       const naming = checkWeightsFormat(o.weightsFormat);
       if (o.weights !== undefined) {
@@ -177,4 +193,42 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
       return { ref, spec, graph, weights: toCanonicalNames(naming, spec, file.tensors), random: false, preprocessing, weightsFile: o.weights, notes: [`read ${o.weights}: ${file.description}`] };
     }
   }
+}
+
+/** The class count a detector's class net was trained for (its prediction conv has anchors * classes outputs). */
+function detectorClassesIn(tensors: TensorMap, config: EfficientDetConfig, file: string): number | undefined {
+  const name = 'class_net.predict.conv_pw.weight';
+  const t = tensors.get(name);
+  if (!t) return undefined;
+  const anchors = config.numScales * config.aspectRatios.length;
+  if (t.shape[0]! % anchors !== 0)
+    throw new InvalidSpecError(`${file}: ${name}`, t.shape, `[anchors * classes, ...] with ${anchors} anchors per location; these weights are not ${config.name}'s`);
+  return t.shape[0]! / anchors;
+}
+
+/** An EfficientDet by name, with random weights or a weight file in effdet's (= canonical) names. */
+async function loadDetector(ref: Extract<ModelRef, { kind: 'detector' }>, o: LoadWeightsOptions): Promise<ModelWeights> {
+  const naming = o.weightsFormat ?? 'effnet';
+  if (naming !== 'effnet' && naming !== 'effdet') throw new InvalidSpecError('--weights-format', naming, `effnet or effdet for a detector (${ref.name})`);
+  const detector = ref.config;
+  const spec = specFor(detector.backbone, { dropPathRate: detector.backboneDropPath });
+  const build = (numClasses?: number) => buildEfficientDet(detector, { inputResolution: o.inputResolution, ...(numClasses ? { numClasses } : {}) });
+  const preprocessing = { ...defaultPreprocessing(detector.backbone), inputSize: detector.imageSize[0], cropPct: 1 };
+  if (o.weightsKey !== undefined && o.weights === undefined) throw new InvalidSpecError('--weights-key', o.weightsKey, 'given only with --weights <checkpoint.pth>');
+  if (o.weights === undefined) {
+    const graph = build();
+    return { ref, spec, detector, graph, weights: randomWeights(graph), random: true, preprocessing, notes: [] };
+  }
+  const file = await readWeightFile(o.weights, { weightsKey: o.weightsKey });
+  const graph = build(detectorClassesIn(file.tensors, detector, o.weights));
+  const weights = toCanonicalNames(naming as WeightNaming, spec, file.tensors);
+  try {
+    bindWeights(graph, weights);
+  } catch (e) {
+    if (!(e instanceof WeightMismatchError)) throw e;
+    const fits = detectorsFitting(weights);
+    const hint = fits.length ? `hint: ${o.weights} holds the weights of ${fits.join(' or ')}, not ${detector.name}` : `hint: ${o.weights} fits no named EfficientDet`;
+    throw new WeightMismatchError(e.missing, e.unexpected, e.misshaped, hint);
+  }
+  return { ref, spec, detector, graph, weights, random: false, preprocessing, weightsFile: o.weights, notes: [`read ${o.weights}: ${file.description}`] };
 }

@@ -1,0 +1,3 @@
+export * from './bifpn.js';
+export * from './efficientdet-configs.js';
+export * from './efficientdet.js';
