@@ -14,3 +14,4 @@ export * from './metrics/errors.js';
 export * from './render/png.js';
 export * from './classification/index.js';
 export { resizeImage, type Image8, type Region } from './images/resize.js';
+export * from './detection/index.js';

@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './coco-format.js';
+export * from './coco-eval.js';
