@@ -8,8 +8,8 @@ Usage (the peer test runs it; pycocotools comes from ../shared/peers, built by .
 cases.json holds {"cases": [{"gt": <COCO annotations object>, "dt": <COCO results list>}, ...]}. For every case,
 out.json gets the 12 stats (COCOeval.stats), per-category AP and AP50 as a user reads them from
 eval['precision'][:, :, k, 0, 2] and eval['precision'][0, :, k, 0, 2], the recall array [T, K, A, M] and, per IoU
-threshold, the 101-point precision averaged over the categories with ground truth (area all, maxDets 100).
-pycocotools' own printing is suppressed. An empty results list (which loadRes cannot read) is evaluated with an empty
+threshold, the 101-point precision averaged over the categories with ground truth (area all, maxDets 100), and the 12
+summary lines summarize() prints. pycocotools' other printing is suppressed. An empty results list (which loadRes cannot read) is evaluated with an empty
 results object.
 """
 import contextlib
@@ -41,7 +41,9 @@ def evaluate(case):
     e = COCOeval(gt, dt, 'bbox')
     e.evaluate()
     e.accumulate()
-    e.summarize()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        e.summarize()
     precision = e.eval['precision']
     per_class = []
     for k, cat_id in enumerate(e.params.catIds):
@@ -56,6 +58,7 @@ def evaluate(case):
         'perClass': per_class,
         'recall': [float(x) for x in e.eval['recall'].reshape(-1)],
         'pr': pr,
+        'summary': [l for l in printed.getvalue().splitlines() if l.startswith(' Average')],
     }
 
 

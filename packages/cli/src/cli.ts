@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { EffnetError } from '@effnet/core';
 import { infoCommand } from './commands/info.js';
 import { CLASSIFY_USAGE, classifyCli, evalCli, trainCli } from './commands/classify.js';
+import { COCO_EVAL_USAGE, cocoEvalCli } from './commands/coco-eval.js';
 import { DEMO_USAGE, demoCli } from './commands/demo.js';
 import { exportCommand } from './commands/onnx.js';
 import { runCommand } from './commands/run.js';
@@ -23,6 +24,7 @@ Usage:
              [--no-fold] [--resolution N | --dynamic]  an ONNX model (random init without --weights)
 ${ZOO_USAGE}
 ${CLASSIFY_USAGE}
+${COCO_EVAL_USAGE}
 ${DEMO_USAGE}
   effnet help                                       this text
 `;
@@ -122,6 +124,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return evalCli(rest, out);
     case 'demo':
       return demoCli(rest, out);
+    case 'coco-eval':
+      return cocoEvalCli(rest, out);
     case undefined:
     case 'help':
     case '--help':

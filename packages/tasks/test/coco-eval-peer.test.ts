@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithPeers, runPython } from '../../../testing/peers.js';
-import { COCO_IOU_THRESHOLDS, COCO_RECALL_THRESHOLDS, evaluateCoco, type CocoEvalResult } from '../src/detection/coco-eval.js';
+import { COCO_IOU_THRESHOLDS, COCO_RECALL_THRESHOLDS, evaluateCoco, formatCocoSummary, type CocoEvalResult } from '../src/detection/coco-eval.js';
 import { cocoCaseArbitrary, type CocoCase } from './coco-cases.js';
 
 interface Reference {
   iouThrs: number[];
   recThrs: number[];
-  results: { stats: number[]; perClass: { categoryId: number; AP: number; AP50: number }[]; recall: number[]; pr: number[][] }[];
+  results: { stats: number[]; perClass: { categoryId: number; AP: number; AP50: number }[]; recall: number[]; pr: number[][]; summary: string[] }[];
 }
 
 const NUM_CASES = 320;
@@ -40,6 +40,10 @@ describeWithPeers(['pycocotools', 'numpy'], 'evaluateCoco against pycocotools CO
   it('uses the same IoU thresholds and recall points, bit for bit', () => {
     expect([...COCO_IOU_THRESHOLDS]).toEqual(ref.iouThrs);
     expect([...COCO_RECALL_THRESHOLDS]).toEqual(ref.recThrs);
+  });
+
+  it('prints the same 12 summary lines as summarize()', () => {
+    ours.forEach((r, i) => expect(formatCocoSummary(r.stats), `case ${i}`).toEqual(ref.results[i]!.summary));
   });
 
   it(`gives the 12 stats, per-class AP/AP50, recall and PR curves of COCOeval on ${NUM_CASES} random cases`, () => {
