@@ -8,7 +8,7 @@ Usage (the peer test runs it; effdet comes from ../shared/peers, torch and torch
 
 spec.json: {"anchors": [AnchorOptions...], "coder": {"seed", "n"}, "postprocess": [{"imageSize", "numClasses",
 "batch", "softNms", "maxDetectionPoints", "imgScale", "imgSize", "seed"}...], "labeler": [{"imageSize", "numClasses",
-"numBoxes", "unmatchedThreshold", "seed"}...]} (AnchorOptions as in anchors.ts; effdet's other anchor defaults).
+"numBoxes", "unmatchedThreshold", "seed"}...], "nms": [{"boxes", "scores", "classes"}...]} (AnchorOptions as in anchors.ts; effdet's other anchor defaults).
 Writes .npy files into OUTDIR:
   anchors_I.npy                       Anchors(...).boxes, float32 [N, 4] yxyx
   coder_{anchors,codes,decoded}.npy   decode_box_outputs(codes, anchors, output_xyxy=True)
@@ -19,6 +19,8 @@ Writes .npy files into OUTDIR:
   pp_I_det.npy                        _batch_detection's detections, float32 [N, 100, 6] (zero rows padded)
   lab_I_{boxes,classes}.npy           gt boxes (yxyx) and classes (1-based, effdet's input)
   lab_I_{cls,box}_L.npy, lab_I_npos.npy, lab_I_match.npy   AnchorLabeler.label_anchors outputs and match results
+  nms.json                            per "nms" case {boxes (xyxy, flat), scores, classes}: torchvision's
+                                      batched_nms(..., 0.5) and effdet's batched_soft_nms (Gaussian) on them
 """
 import json
 import os
@@ -29,6 +31,8 @@ import torch
 
 from effdet.anchors import Anchors, AnchorLabeler, decode_box_outputs
 from effdet.bench import _post_process, _batch_detection
+from effdet.soft_nms import batched_soft_nms
+from torchvision.ops.boxes import batched_nms
 from effdet.object_detection import ArgMaxMatcher, BoxList, FasterRcnnBoxCoder, IouSimilarity, TargetAssigner
 
 DEFAULTS = dict(minLevel=3, maxLevel=7, numScales=3, aspectRatios=[[1.0, 1.0], [1.4, 0.7], [0.7, 1.4]], anchorScale=4.0)
@@ -136,6 +140,16 @@ def main():
         postprocess_case(out, i, case)
     for i, case in enumerate(spec.get('labeler', [])):
         labeler_case(out, i, case)
+    nms_out = []
+    for case in spec.get('nms', []):
+        boxes = torch.tensor(case['boxes'], dtype=torch.float32).reshape(-1, 4)
+        scores = torch.tensor(case['scores'], dtype=torch.float32)
+        classes = torch.tensor(case['classes'], dtype=torch.int64)
+        keep = batched_nms(boxes, scores, classes, 0.5)
+        soft_idx, soft_scores = batched_soft_nms(boxes, scores, classes, method_gaussian=True, iou_threshold=0.3, score_threshold=.001)
+        nms_out.append({'nms': keep.tolist(), 'softIndices': soft_idx.tolist(), 'softScores': soft_scores.tolist()})
+    with open(os.path.join(out, 'nms.json'), 'w') as f:
+        json.dump(nms_out, f)
 
 
 if __name__ == '__main__':

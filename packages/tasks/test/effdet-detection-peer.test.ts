@@ -1,12 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { readNpy, type Tensor } from '@effnet/core';
+import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithPeers, runPython } from '../../../testing/peers.js';
 import { labelAnchors } from '../src/detection/anchor-labeler.js';
 import { EFFDET_ANCHOR_DEFAULTS, generateAnchors, type AnchorOptions } from '../src/detection/anchors.js';
 import { decodeBoxes, encodeBoxes } from '../src/detection/box-coder.js';
+import { batchedNms, batchedSoftNms } from '../src/detection/nms.js';
 import { postprocessDetections } from '../src/detection/postprocess.js';
 
 const ANCHORS: Partial<AnchorOptions>[] = [
@@ -33,7 +36,10 @@ const POSTPROCESS: PostprocessCase[] = [
   { imageSize: 128, numClasses: 90, batch: 1, softNms: false, seed: 3 },
   // Fewer than 1000 candidates: torchvision's batched_nms takes its coordinate-offset path.
   { imageSize: 256, numClasses: 4, batch: 1, softNms: false, maxDetectionPoints: 800, seed: 4 },
+  // Soft-NMS on clipped boxes (classes never interact), and unclipped (negative coordinates: offset boxes of
+  // neighbouring classes overlap and decay each other in effdet, and here).
   { imageSize: 256, numClasses: 2, batch: 1, softNms: true, maxDetectionPoints: 1500, imgScale: [2], imgSize: [[512, 500]], seed: 5 },
+  { imageSize: 128, numClasses: 3, batch: 1, softNms: true, maxDetectionPoints: 900, seed: 6 },
 ];
 
 const LABELER = [
@@ -42,6 +48,29 @@ const LABELER = [
   { imageSize: 128, numClasses: 2, numBoxes: 1, seed: 13 },
   { imageSize: 256, numClasses: 5, numBoxes: 12, unmatchedThreshold: 0.4, seed: 14 },
 ];
+
+/**
+ * NMS inputs: clustered boxes, some with negative coordinates (offset boxes of neighbouring classes then overlap in
+ * torchvision's coordinate trick and in effdet's soft-NMS), distinct scores, a few classes; 40 to 1500 boxes (both of
+ * batched_nms' paths).
+ */
+const NMS_CASES = fc.sample(
+  fc.gen().map((g) => {
+    const n = g(fc.constantFrom, 40, 300, 1100, 1500);
+    const shift = g(fc.constantFrom, 0, -30);
+    const ranks = g(() => fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }));
+    const boxes: number[] = [];
+    const classes: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const x = g(fc.integer, { min: 0, max: 100 }) + shift;
+      const y = g(fc.integer, { min: 0, max: 100 }) + shift;
+      boxes.push(x, y, x + g(fc.integer, { min: 1, max: 60 }), y + g(fc.integer, { min: 1, max: 60 }));
+      classes.push(g(fc.integer, { min: 0, max: 3 }));
+    }
+    return { boxes, scores: ranks.map((r) => Math.fround(0.0005 + r / n)), classes };
+  }),
+  { seed: 99, numRuns: 12 },
+);
 
 /** Max |a - b| / max(1, |b|). */
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -62,7 +91,7 @@ describeWithPeers(['torch', 'torchvision', 'effdet'], 'detection math against ef
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'effnet-effdet-'));
-    const spec = { anchors: ANCHORS, coder: { seed: 7, n: 5000 }, postprocess: POSTPROCESS, labeler: LABELER };
+    const spec = { anchors: ANCHORS, coder: { seed: 7, n: 5000 }, postprocess: POSTPROCESS, labeler: LABELER, nms: NMS_CASES };
     writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
     runPython('scripts/effdet_detection_reference.py', [join(dir, 'spec.json'), dir]);
   });
@@ -136,6 +165,21 @@ describeWithPeers(['torch', 'torchvision', 'effdet'], 'detection math against ef
       }
     }
     report.push(`postprocess: same detections and classes in ${POSTPROCESS.length} cases, boxes/scores max rel diff ${worst.toExponential(2)}`);
+  });
+
+  it("keeps the boxes torchvision's batched_nms and effdet's batched_soft_nms keep", () => {
+    const ref = JSON.parse(readFileSync(join(dir, 'nms.json'), 'utf8')) as { nms: number[]; softIndices: number[]; softScores: number[] }[];
+    let worst = 0;
+    let softKept = 0;
+    NMS_CASES.forEach((c, i) => {
+      expect(batchedNms(c.boxes, c.scores, c.classes, 0.5), `case ${i} (${c.scores.length} boxes)`).toEqual(ref[i]!.nms);
+      const soft = batchedSoftNms(c.boxes, c.scores, c.classes);
+      expect(soft.indices, `case ${i} soft-NMS`).toEqual(ref[i]!.softIndices);
+      worst = Math.max(worst, relDiff(soft.scores, ref[i]!.softScores));
+      softKept += soft.indices.length;
+    });
+    report.push(`NMS: same kept boxes in ${NMS_CASES.length} random cases (40-1500 boxes); soft-NMS same ${softKept} picks, scores max rel diff ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-5);
   });
 
   it('labels anchors as AnchorLabeler: matches, class targets, box targets, positives', async () => {

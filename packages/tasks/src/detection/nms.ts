@@ -49,8 +49,11 @@ function checkInputs(boxes: ArrayLike<number>, scores: ArrayLike<number>, classe
 export function nms(boxes: ArrayLike<number>, scores: ArrayLike<number>, iouThreshold: number, subset?: number[]): number[] {
   const n = checkInputs(boxes, scores);
   const order = byScore(scores, subset ? [...subset] : Array.from({ length: n }, (_, i) => i));
-  const areas = boxAreas(boxes, n);
-  const suppressed = new Uint8Array(n);
+  return greedy(boxes, boxAreas(boxes, n), order, iouThreshold, new Uint8Array(n));
+}
+
+/** torchvision's NMS loop over `order` (best first); `suppressed` is scratch space, all 0 on entry for `order`. */
+function greedy(boxes: ArrayLike<number>, areas: Float32Array, order: number[], iouThreshold: number, suppressed: Uint8Array): number[] {
   const keep: number[] = [];
   for (let a = 0; a < order.length; a++) {
     const i = order[a]!;
@@ -91,8 +94,10 @@ export function batchedNms(boxes: ArrayLike<number>, scores: ArrayLike<number>, 
     if (!list) byClass.set(classes[i]!, (list = []));
     list.push(i);
   }
+  const areas = boxAreas(boxes, n);
+  const suppressed = new Uint8Array(n);
   const keep: number[] = [];
-  for (const subset of byClass.values()) keep.push(...nms(boxes, scores, iouThreshold, subset));
+  for (const subset of byClass.values()) keep.push(...greedy(boxes, areas, byScore(scores, subset), iouThreshold, suppressed));
   return byScore(scores, keep);
 }
 
@@ -130,31 +135,53 @@ export function batchedSoftNms(boxes: ArrayLike<number>, scores: ArrayLike<numbe
   if (n === 0) return { indices: [], scores: new Float32Array(0) };
   const shifted = offsetByClass(boxes, classes, n);
   const areas = boxAreas(shifted, n);
-  let remain = Array.from({ length: n }, (_, i) => i);
   const current = Float32Array.from(scores);
-  const indices: number[] = [];
-  const kept: number[] = [];
-  while (remain.length > 0) {
-    // argmax: the first of the largest, in index order.
-    let top = 0;
-    for (let r = 1; r < remain.length; r++) if (current[remain[r]!]! > current[remain[top]!]!) top = r;
-    const t = remain[top]!;
-    indices.push(t);
-    kept.push(current[t]!);
-    const next: number[] = [];
-    for (let r = 0; r < remain.length; r++) {
-      const j = remain[r]!;
-      const inter = iouIntersection(shifted, t, j);
-      const iou = inter > 0 ? f(inter / f(f(areas[t]! + areas[j]!) - inter)) : 0;
-      let decay: number;
-      if (gaussian) decay = f(Math.exp(f(-f(iou * iou) / sigma)));
-      else decay = iou > iouThreshold ? f(1 - iou) : 1;
-      current[j] = current[j]! * decay;
-      if (r !== top && current[j]! > scoreThreshold) next.push(j);
+  const picked = new Float32Array(n);
+  const picks: number[] = [];
+  const loop = (remain: number[]) => {
+    while (remain.length > 0) {
+      // argmax: the first of the largest, in index order.
+      let best = 0;
+      for (let r = 1; r < remain.length; r++) if (current[remain[r]!]! > current[remain[best]!]!) best = r;
+      const t = remain[best]!;
+      picks.push(t);
+      picked[t] = current[t]!;
+      const next: number[] = [];
+      for (let r = 0; r < remain.length; r++) {
+        const j = remain[r]!;
+        const inter = iouIntersection(shifted, t, j);
+        const iou = inter > 0 ? f(inter / f(f(areas[t]! + areas[j]!) - inter)) : 0;
+        let decay: number;
+        if (gaussian) decay = f(Math.exp(f(-f(iou * iou) / sigma)));
+        else decay = iou > iouThreshold ? f(1 - iou) : 1;
+        current[j] = current[j]! * decay;
+        if (r !== best && current[j]! > scoreThreshold) next.push(j);
+      }
+      remain = next;
     }
-    remain = next;
+  };
+  let min = Infinity;
+  for (let i = 0; i < n * 4; i++) min = Math.min(min, boxes[i]!);
+  if (!(min >= 0)) {
+    // Negative coordinates: offset boxes of neighbouring classes can overlap (and decay each other) in effdet too.
+    loop(Array.from({ length: n }, (_, i) => i));
+    return { indices: picks, scores: Float32Array.from(picks, (i) => picked[i]!) };
   }
-  return { indices, scores: Float32Array.from(kept) };
+  // With coordinates >= 0, offset boxes of different classes are at least 1 apart and never decay each other: each
+  // class runs on its own and the picks merge by (score, index), the order of effdet's single loop. That loop's first
+  // pass drops every score at or below the threshold except the overall best; drop them up front.
+  let top = 0;
+  for (let i = 1; i < n; i++) if (current[i]! > current[top]!) top = i;
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) {
+    if (i !== top && !(current[i]! > scoreThreshold)) continue;
+    let list = byClass.get(classes[i]!);
+    if (!list) byClass.set(classes[i]!, (list = []));
+    list.push(i);
+  }
+  for (const remain of byClass.values()) loop(remain);
+  picks.sort((a, b) => picked[b]! - picked[a]! || a - b);
+  return { indices: picks, scores: Float32Array.from(picks, (i) => picked[i]!) };
 }
 
 function iouIntersection(boxes: Float32Array, i: number, j: number): number {

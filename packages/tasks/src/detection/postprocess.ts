@@ -126,26 +126,31 @@ function topLogits(levels: LevelView[], b: number, A: number, C: number, k: numb
     hv[pos] = v;
     hi[pos] = id;
   };
+  // The root (worst kept) value, -Infinity until the heap is full: the only comparison most logits see.
+  let rootValue = -Infinity;
   for (const lv of levels) {
     const hw = lv.h * lv.w;
     const base = b * A * C * hw;
+    const data = lv.cls;
     for (let ch = 0; ch < A * C; ch++) {
       const a = (ch / C) | 0;
       const c = ch - a * C;
       const row = base + ch * hw;
+      const idBase = lv.offset * C + a * C + c;
       for (let p = 0; p < hw; p++) {
-        const v = lv.cls[row + p]!;
-        if (size === k) {
-          const rv = hv[0]!;
-          if (v < rv) continue;
-          const id = (lv.offset + p * A + a) * C + c;
-          if (v === rv && id > hi[0]!) continue;
-          hv[0] = v;
-          hi[0] = id;
-          siftDown(0);
-        } else {
-          push(v, (lv.offset + p * A + a) * C + c);
+        const v = data[row + p]!;
+        if (v < rootValue) continue;
+        const id = idBase + p * A * C;
+        if (size < k) {
+          push(v, id);
+          if (size === k) rootValue = hv[0]!;
+          continue;
         }
+        if (v === rootValue && id > hi[0]!) continue;
+        hv[0] = v;
+        hi[0] = id;
+        siftDown(0);
+        rootValue = hv[0]!;
       }
     }
   }
