@@ -6,3 +6,5 @@ export * from './box-coder.js';
 export * from './nms.js';
 export * from './postprocess.js';
 export * from './anchor-labeler.js';
+export * from './coco-dataset.js';
+export * from './augment-boxes.js';
