@@ -16,8 +16,8 @@
  *
  * Like cocoapi, a detection matched to a ground-truth annotation whose id is 0 counts as unmatched (cocoapi stores the
  * matched id and tests it for non-zero). Unlike cocoapi, malformed input (unknown images or categories, duplicate ids,
- * missing `area`) is an error naming the entry instead of being skipped or crashing, and an empty results list is
- * evaluated (all zeros) where cocoapi's loadRes fails.
+ * missing `area`) is an error naming the entry instead of being skipped or crashing, a missing `iscrowd` means 0
+ * (cocoapi needs the field), and an empty results list is evaluated (all zeros) where cocoapi's loadRes fails.
  */
 import { checkCocoDetections, checkCocoGroundTruth, type CheckDetectionsOptions, type CocoDetection, type CocoGroundTruth } from './coco-format.js';
 
