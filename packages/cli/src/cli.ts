@@ -1,6 +1,7 @@
 import { EffnetError } from '@effnet/core';
 import { closest, type Command, helpText, type Io, parseCommandArgs, UsageError } from './args.js';
 import { classifyCommand } from './commands/classify.js';
+import { cocoEvalCommand } from './commands/coco-eval.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   classifyCommand,
   trainCommand,
   evalCommand,
+  cocoEvalCommand,
   demoCommand,
 ] as unknown as readonly Command[];
 

@@ -15,3 +15,4 @@ export * from './render/png.js';
 export * from './classification/index.js';
 export { resizeImage, type Image8, type Region } from './images/resize.js';
 export * from './models/resolve.js';
+export * from './detection/index.js';
