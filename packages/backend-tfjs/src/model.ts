@@ -5,7 +5,7 @@ import {
   type GraphNode,
   InvalidSpecError,
   type Padding,
-  symmetricPad,
+  fixedPads,
   type Tensor,
   type TensorMap,
   weightData,
@@ -184,10 +184,7 @@ export class TfjsModel {
       }
       case 'maxPool': {
         if (node.padding.mode === 'same') return tf.maxPool(x as T4, node.kernel, node.stride, 'same');
-        const [t, l, b, r] =
-          node.padding.mode === 'explicit'
-            ? node.padding.pads
-            : [symmetricPad(node.kernel[0]), symmetricPad(node.kernel[1]), symmetricPad(node.kernel[0]), symmetricPad(node.kernel[1])];
+        const [t, l, b, r] = fixedPads(node.padding, node.kernel)!;
         const padded = t || l || b || r ? tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]], -3.4e38) : x;
         return tf.maxPool(padded as T4, node.kernel, node.stride, 'valid');
       }
@@ -241,11 +238,9 @@ export class TfjsModel {
 }
 
 function convPad(padding: Padding, kernel: [number, number], dilation: [number, number]): 'same' | [[number, number], [number, number], [number, number], [number, number]] {
-  if (padding.mode === 'same') return 'same';
-  const [t, l, b, r] =
-    padding.mode === 'explicit'
-      ? padding.pads
-      : [symmetricPad(kernel[0], dilation[0]), symmetricPad(kernel[1], dilation[1]), symmetricPad(kernel[0], dilation[0]), symmetricPad(kernel[1], dilation[1])];
+  const pads = fixedPads(padding, kernel, dilation);
+  if (!pads) return 'same';
+  const [t, l, b, r] = pads;
   return [[0, 0], [t, b], [l, r], [0, 0]];
 }
 

@@ -1,5 +1,6 @@
 import { InvalidSpecError } from './errors.js';
-import { assertNever, type Graph, type GraphNode } from './graph.js';
+import type { Graph, GraphNode } from './graph.js';
+import { nodeRule } from './node-kinds.js';
 import { numel } from './tensor.js';
 import { inferShapes, type Shape } from './shapes.js';
 
@@ -10,38 +11,6 @@ export function countParameters(graph: Graph): number {
   return n;
 }
 
-/** Multiply-accumulates of one node given its input and output shapes (conv, transposed conv and dense only). */
-function nodeMacs(node: GraphNode, inShape: Shape, outShape: Shape): number {
-  const known = (s: Shape) => s.map((d) => d ?? 1) as number[];
-  switch (node.kind) {
-    case 'conv2d': {
-      const [n, c, h, w] = known(outShape);
-      return n! * c! * h! * w! * (node.inChannels / node.groups) * node.kernel[0] * node.kernel[1];
-    }
-    case 'convTranspose': {
-      const [n, c, h, w] = known(inShape);
-      return n! * c! * h! * w! * (node.outChannels / node.groups) * node.kernel[0] * node.kernel[1];
-    }
-    case 'dense':
-      return (inShape[0] ?? 1) * node.inFeatures * node.outFeatures;
-    case 'batchNorm':
-    case 'activation':
-    case 'softmax':
-    case 'add':
-    case 'mul':
-    case 'globalAvgPool':
-    case 'flatten':
-    case 'dropout':
-    case 'dropPath':
-    case 'maxPool':
-    case 'resize':
-    case 'concat':
-    case 'weightedSum':
-      return 0;
-    default:
-      return assertNever(node, 'node kind');
-  }
-}
 
 export interface NodeReport {
   name: string;
@@ -74,7 +43,7 @@ export function analyzeGraph(graph: Graph, size: { height?: number; width?: numb
   const shapes = inferShapes(graph, { batch: 1, height: height!, width: width! });
   const concrete = (name: string) => shapes.get(name)!.map((d) => d as number);
   const nodes: NodeReport[] = graph.nodes.map((node) => {
-    const macs = nodeMacs(node, shapes.get(node.inputs[0]!)!, shapes.get(node.name)!);
+    const macs = nodeRule(node).macs(node, node.inputs.map((i) => shapes.get(i)!), shapes.get(node.name)!);
     return { name: node.name, kind: node.kind, shape: concrete(node.name), macs };
   });
   return {

@@ -1,6 +1,7 @@
-import type { BlockSpec } from './blocks.js';
+import { blockLayout, blockParts, SE_CONVS } from './block-layouts.js';
+import type { Activation, BlockSpec } from './blocks.js';
 import { InvalidSpecError } from './errors.js';
-import type { Endpoint, Graph, Padding } from './graph.js';
+import { assertNever, type Endpoint, type Graph, type Padding } from './graph.js';
 import { GraphBuilder } from './graph-builder.js';
 import { roundFilters } from './scaling.js';
 import { type EfficientNetSpec, validateSpec } from './spec.js';
@@ -52,7 +53,7 @@ export function buildEfficientNet(spec: EfficientNetSpec, options: BuildOptions 
   return g.build([x], endpoints, { ...metadata, numClasses });
 }
 
-type BnAct = (bnName: string, input: string, channels: number, act: 'silu' | 'relu' | 'relu6' | 'gelu' | 'hardSwish' | null) => string;
+type BnAct = (bnName: string, input: string, channels: number, act: Activation | null) => string;
 
 function bnActFor(g: GraphBuilder, spec: EfficientNetSpec): BnAct {
   return (bnName, input, channels, act) => {
@@ -107,51 +108,52 @@ export function appendEfficientNetTrunk(g: GraphBuilder, spec: EfficientNetSpec,
   return { output: x, channels: c, endpoints };
 }
 
-function squeezeExcite(g: GraphBuilder, prefix: string, x: string, channels: number, reduced: number, act: 'silu' | 'relu' | 'relu6' | 'gelu' | 'hardSwish'): string {
+function squeezeExcite(g: GraphBuilder, prefix: string, x: string, channels: number, reduced: number, act: Activation): string {
   const p = `${prefix}.se`;
   let s = g.globalAvgPool(`${p}.pool`, x, true);
-  s = g.conv(`${p}.conv_reduce`, s, { inChannels: channels, outChannels: reduced, kernel: 1, padding: { mode: 'symmetric' }, bias: true });
+  s = g.conv(`${prefix}.${SE_CONVS.reduce}`, s, { inChannels: channels, outChannels: reduced, kernel: 1, padding: { mode: 'symmetric' }, bias: true });
   s = g.activation(`${p}.act`, s, act);
-  s = g.conv(`${p}.conv_expand`, s, { inChannels: reduced, outChannels: channels, kernel: 1, padding: { mode: 'symmetric' }, bias: true });
+  s = g.conv(`${prefix}.${SE_CONVS.expand}`, s, { inChannels: reduced, outChannels: channels, kernel: 1, padding: { mode: 'symmetric' }, bias: true });
   s = g.activation(`${p}.gate`, s, 'sigmoid');
   return g.mul(p, x, s);
 }
 
+/** One block, part by part as its layout lists them (core/src/block-layouts.ts), with timm's module names. */
 function buildBlock(g: GraphBuilder, input: string, p: PlacedBlock, dropRate: number, spec: EfficientNetSpec, padding: Padding, bnAct: BnAct): string {
   const { block: b, prefix, inChannels: cin, stride } = p;
   const act = b.act ?? spec.act;
-  const se = (x: string, channels: number) =>
-    b.seRatio > 0 ? squeezeExcite(g, prefix, x, channels, Math.max(1, Math.floor(cin * b.seRatio)), act) : x;
+  const layout = blockLayout(b);
+  const mid = roundFilters(cin, b.expand);
   let x = input;
-  if (b.type === 'mbconv' && b.expand === 1) {
-    // timm DepthwiseSeparableConv: conv_dw, bn1, se, conv_pw, bn2.
-    x = g.conv(`${prefix}.conv_dw`, x, { inChannels: cin, outChannels: cin, kernel: b.kernel, stride, groups: cin, padding });
-    x = bnAct(`${prefix}.bn1`, x, cin, act);
-    x = se(x, cin);
-    x = g.conv(`${prefix}.conv_pw`, x, { inChannels: cin, outChannels: b.out, kernel: 1, padding });
-    x = bnAct(`${prefix}.bn2`, x, b.out, null);
-  } else if (b.type === 'mbconv') {
-    // timm InvertedResidual: conv_pw, bn1, conv_dw, bn2, se, conv_pwl, bn3.
-    const mid = roundFilters(cin, b.expand);
-    x = g.conv(`${prefix}.conv_pw`, x, { inChannels: cin, outChannels: mid, kernel: 1, padding });
-    x = bnAct(`${prefix}.bn1`, x, mid, act);
-    x = g.conv(`${prefix}.conv_dw`, x, { inChannels: mid, outChannels: mid, kernel: b.kernel, stride, groups: mid, padding });
-    x = bnAct(`${prefix}.bn2`, x, mid, act);
-    x = se(x, mid);
-    x = g.conv(`${prefix}.conv_pwl`, x, { inChannels: mid, outChannels: b.out, kernel: 1, padding });
-    x = bnAct(`${prefix}.bn3`, x, b.out, null);
-  } else if (b.expand === 1) {
-    // timm ConvBnAct: conv, bn1.
-    x = g.conv(`${prefix}.conv`, x, { inChannels: cin, outChannels: b.out, kernel: b.kernel, stride, padding });
-    x = bnAct(`${prefix}.bn1`, x, b.out, act);
-  } else {
-    // timm EdgeResidual: conv_exp, bn1, se, conv_pwl, bn2.
-    const mid = roundFilters(cin, b.expand);
-    x = g.conv(`${prefix}.conv_exp`, x, { inChannels: cin, outChannels: mid, kernel: b.kernel, stride, padding });
-    x = bnAct(`${prefix}.bn1`, x, mid, act);
-    x = se(x, mid);
-    x = g.conv(`${prefix}.conv_pwl`, x, { inChannels: mid, outChannels: b.out, kernel: 1, padding });
-    x = bnAct(`${prefix}.bn2`, x, b.out, null);
+  let c = cin;
+  for (const part of blockParts(b)) {
+    if (part === 'se') {
+      x = squeezeExcite(g, prefix, x, c, Math.max(1, Math.floor(cin * b.seRatio)), act);
+      continue;
+    }
+    const name = `${prefix}.${part.conv}`;
+    switch (part.op) {
+      case 'expand':
+        x = g.conv(name, x, { inChannels: c, outChannels: mid, kernel: 1, padding });
+        c = mid;
+        break;
+      case 'depthwise':
+        x = g.conv(name, x, { inChannels: c, outChannels: c, kernel: b.kernel, stride, groups: c, padding });
+        break;
+      case 'fused': {
+        const out = layout === 'cn' ? b.out : mid;
+        x = g.conv(name, x, { inChannels: c, outChannels: out, kernel: b.kernel, stride, padding });
+        c = out;
+        break;
+      }
+      case 'project':
+        x = g.conv(name, x, { inChannels: c, outChannels: b.out, kernel: 1, padding });
+        c = b.out;
+        break;
+      default:
+        assertNever(part.op, 'block op');
+    }
+    x = bnAct(`${prefix}.${part.bn}`, x, c, part.op === 'project' ? null : act);
   }
   if (b.skip && stride === 1 && cin === b.out) {
     if (dropRate > 0) x = g.dropPath(`${prefix}.drop_path`, x, dropRate);

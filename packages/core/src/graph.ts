@@ -9,8 +9,8 @@ export const GRAPH_FORMAT = 'effnet-graph@1';
 /** `symmetric`: PyTorch's (k-1)*d/2 on every side. `same`: TF SAME, smaller half first. `explicit`: [top, left, bottom, right]. */
 export type Padding = { mode: 'symmetric' } | { mode: 'same' } | { mode: 'explicit'; pads: [number, number, number, number] };
 
-export type ActivationFn = 'identity' | 'relu' | 'relu6' | 'silu' | 'sigmoid' | 'gelu' | 'hardSwish' | 'hardSigmoid' | 'tanh';
-export const ACTIVATION_FNS: readonly ActivationFn[] = ['identity', 'relu', 'relu6', 'silu', 'sigmoid', 'gelu', 'hardSwish', 'hardSigmoid', 'tanh'];
+export const ACTIVATION_FNS = ['identity', 'relu', 'relu6', 'silu', 'sigmoid', 'gelu', 'hardSwish', 'hardSigmoid', 'tanh'] as const;
+export type ActivationFn = (typeof ACTIVATION_FNS)[number];
 
 interface NodeBase {
   name: string;
@@ -151,11 +151,8 @@ export type GraphNode =
   | ConcatNode
   | WeightedSumNode;
 
+/** Every kind; NODE_KINDS (node-kinds.ts) lists them from their records. */
 export type NodeKind = GraphNode['kind'];
-export const NODE_KINDS: readonly NodeKind[] = [
-  'conv2d', 'convTranspose', 'batchNorm', 'activation', 'softmax', 'add', 'mul', 'globalAvgPool', 'flatten', 'dense',
-  'dropout', 'dropPath', 'maxPool', 'resize', 'concat', 'weightedSum',
-];
 
 /** How a backend fills a parameter when no weights are given (timm's init). */
 export type ParamInit =

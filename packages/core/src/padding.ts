@@ -12,6 +12,24 @@ export function symmetricPad(kernel: number, dilation = 1): number {
   return Math.floor(((kernel - 1) * dilation) / 2);
 }
 
+/**
+ * [top, left, bottom, right] pads that do not depend on the input size (symmetric, explicit); null for `same`, whose
+ * pads do (see resolvePads).
+ */
+export function fixedPads(padding: Padding, kernel: readonly [number, number], dilation: readonly [number, number] = [1, 1]): [number, number, number, number] | null {
+  switch (padding.mode) {
+    case 'explicit':
+      return padding.pads;
+    case 'symmetric': {
+      const ph = symmetricPad(kernel[0], dilation[0]);
+      const pw = symmetricPad(kernel[1], dilation[1]);
+      return [ph, pw, ph, pw];
+    }
+    case 'same':
+      return null;
+  }
+}
+
 /** Explicit [top, left, bottom, right] pads for an input of the given spatial size. */
 export function resolvePads(
   padding: Padding,
@@ -21,20 +39,11 @@ export function resolvePads(
   stride: readonly [number, number],
   dilation: readonly [number, number] = [1, 1],
 ): [number, number, number, number] {
-  switch (padding.mode) {
-    case 'explicit':
-      return padding.pads;
-    case 'symmetric': {
-      const ph = symmetricPad(kernel[0], dilation[0]);
-      const pw = symmetricPad(kernel[1], dilation[1]);
-      return [ph, pw, ph, pw];
-    }
-    case 'same': {
-      const [t, b] = samePads(inH, kernel[0], stride[0], dilation[0]);
-      const [l, r] = samePads(inW, kernel[1], stride[1], dilation[1]);
-      return [t, l, b, r];
-    }
-  }
+  const fixed = fixedPads(padding, kernel, dilation);
+  if (fixed) return fixed;
+  const [t, b] = samePads(inH, kernel[0], stride[0], dilation[0]);
+  const [l, r] = samePads(inW, kernel[1], stride[1], dilation[1]);
+  return [t, l, b, r];
 }
 
 /** Output size along one axis of a conv/pool with explicit pads. */

@@ -10,6 +10,9 @@ export interface Tensor {
   data: TensorData;
 }
 
+/** Three numbers, one per RGB channel: a colour, or a per-channel mean or std. */
+export type Rgb = [number, number, number];
+
 /** Named tensors, as in a state_dict. Insertion order is kept. */
 export type TensorMap = Map<string, Tensor>;
 
@@ -107,4 +110,12 @@ export function toFloat32(t: Tensor): Float32Array {
     case 'uint8':
       return Float32Array.from(data as Float64Array | Int32Array | Uint8Array);
   }
+}
+
+/**
+ * torchvision's Normalize for one value, rounded to float32 at each step as torch computes it: (x - mean) / std.
+ * Every normalization in effnet (images decoded here, tensors handed in) goes through this.
+ */
+export function normalizeValue(x: number, mean: number, std: number): number {
+  return Math.fround(Math.fround(x) - Math.fround(mean)) / Math.fround(std);
 }

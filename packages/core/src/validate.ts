@@ -1,153 +1,25 @@
 import { GraphValidationError } from './errors.js';
-import { ACTIVATION_FNS, assertNever, GRAPH_FORMAT, type Graph, type GraphNode, NODE_KINDS, type Padding, type ParamSpec } from './graph.js';
+import { GRAPH_FORMAT, type Graph, type GraphNode, type ParamSpec } from './graph.js';
+import { NODE_KINDS, nodeRule } from './node-kinds.js';
 import { inferShapes } from './shapes.js';
 
 const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
-const isNonNegInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
 
 function fail(node: string, field: string, reason: string): never {
   throw new GraphValidationError(node, field, reason);
 }
 
-function pair(node: GraphNode, field: string, v: unknown, check = isPosInt): void {
-  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => check(x))) fail(node.name, field, `must be a pair of ${check === isPosInt ? 'positive' : 'non-negative'} integers, got ${JSON.stringify(v)}`);
+/** The parameter shapes a node reads, by role (its kind's record in node-kinds.ts). */
+export function expectedParamShapes(node: GraphNode): Record<string, number[]> {
+  return nodeRule(node).params(node);
 }
 
-function quad(node: GraphNode, field: string, v: unknown): void {
-  if (!Array.isArray(v) || v.length !== 4 || !v.every(isNonNegInt)) fail(node.name, field, `must be [top, left, bottom, right] non-negative integers, got ${JSON.stringify(v)}`);
-}
-
-function padding(node: GraphNode, p: Padding | undefined): void {
-  if (!p || typeof p !== 'object') return fail(node.name, 'padding', 'missing; use {mode: "symmetric"}, {mode: "same"} or {mode: "explicit", pads}');
-  if (p.mode === 'explicit') return quad(node, 'padding.pads', p.pads);
-  if (p.mode !== 'symmetric' && p.mode !== 'same') fail(node.name, 'padding.mode', `"${(p as { mode: unknown }).mode}" is not symmetric, same or explicit`);
-}
-
-function arity(node: GraphNode, min: number, max = min): void {
+/** Input count and the node's own fields, by its kind's record. */
+function checkFields(node: GraphNode): void {
+  const [min, max] = nodeRule(node).arity;
   const n = node.inputs.length;
   if (n < min || n > max) fail(node.name, 'inputs', `takes ${min === max ? min : max === Infinity ? `at least ${min}` : `${min} to ${max}`} input(s), got ${n}`);
-}
-
-function positive(node: GraphNode, field: string, v: unknown): void {
-  if (!isPosInt(v)) fail(node.name, field, `must be a positive integer, got ${JSON.stringify(v)}`);
-}
-
-function rate(node: GraphNode, v: unknown): void {
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) fail(node.name, 'rate', `must be in [0, 1), got ${JSON.stringify(v)}`);
-}
-
-/** The parameter shapes a node reads, by role. */
-export function expectedParamShapes(node: GraphNode): Record<string, number[]> {
-  switch (node.kind) {
-    case 'conv2d':
-      return { weight: [node.outChannels, node.inChannels / node.groups, ...node.kernel], bias: [node.outChannels] };
-    case 'convTranspose':
-      return { weight: [node.inChannels, node.outChannels / node.groups, ...node.kernel], bias: [node.outChannels] };
-    case 'batchNorm':
-      return { weight: [node.channels], bias: [node.channels], runningMean: [node.channels], runningVar: [node.channels] };
-    case 'dense':
-      return { weight: [node.outFeatures, node.inFeatures], bias: [node.outFeatures] };
-    case 'weightedSum':
-      return { weight: [node.inputs.length] };
-    case 'activation':
-    case 'softmax':
-    case 'add':
-    case 'mul':
-    case 'globalAvgPool':
-    case 'flatten':
-    case 'dropout':
-    case 'dropPath':
-    case 'maxPool':
-    case 'resize':
-    case 'concat':
-      return {};
-    default:
-      return assertNever(node, 'node kind');
-  }
-}
-
-function checkFields(node: GraphNode): void {
-  switch (node.kind) {
-    case 'conv2d':
-      arity(node, 1);
-      positive(node, 'inChannels', node.inChannels);
-      positive(node, 'outChannels', node.outChannels);
-      positive(node, 'groups', node.groups);
-      pair(node, 'kernel', node.kernel);
-      pair(node, 'stride', node.stride);
-      pair(node, 'dilation', node.dilation);
-      padding(node, node.padding);
-      if (node.inChannels % node.groups || node.outChannels % node.groups)
-        fail(node.name, 'groups', `${node.groups} does not divide inChannels ${node.inChannels} and outChannels ${node.outChannels}`);
-      return;
-    case 'convTranspose':
-      arity(node, 1);
-      positive(node, 'inChannels', node.inChannels);
-      positive(node, 'outChannels', node.outChannels);
-      positive(node, 'groups', node.groups);
-      pair(node, 'kernel', node.kernel);
-      pair(node, 'stride', node.stride);
-      quad(node, 'pads', node.pads);
-      pair(node, 'outputPadding', node.outputPadding, isNonNegInt);
-      if (node.inChannels % node.groups || node.outChannels % node.groups)
-        fail(node.name, 'groups', `${node.groups} does not divide inChannels ${node.inChannels} and outChannels ${node.outChannels}`);
-      return;
-    case 'batchNorm':
-      arity(node, 1);
-      positive(node, 'channels', node.channels);
-      if (!(node.eps > 0)) fail(node.name, 'eps', `must be positive, got ${JSON.stringify(node.eps)}`);
-      if (!(node.momentum > 0 && node.momentum <= 1)) fail(node.name, 'momentum', `must be in (0, 1], got ${JSON.stringify(node.momentum)}`);
-      return;
-    case 'activation':
-      arity(node, 1);
-      if (!ACTIVATION_FNS.includes(node.fn)) fail(node.name, 'fn', `"${node.fn}" is not one of ${ACTIVATION_FNS.join(', ')}`);
-      return;
-    case 'softmax':
-      arity(node, 1);
-      if (!isNonNegInt(node.axis)) fail(node.name, 'axis', `must be a non-negative integer, got ${JSON.stringify(node.axis)}`);
-      return;
-    case 'add':
-      return arity(node, 2, Infinity);
-    case 'weightedSum':
-      arity(node, 2, Infinity);
-      if (node.normalization !== 'fast' && node.normalization !== 'softmax') fail(node.name, 'normalization', `"${node.normalization}" is not fast or softmax`);
-      if (!(node.epsilon >= 0)) fail(node.name, 'epsilon', `must be >= 0, got ${JSON.stringify(node.epsilon)}`);
-      return;
-    case 'mul':
-      return arity(node, 2);
-    case 'globalAvgPool':
-      arity(node, 1);
-      if (typeof node.keepDims !== 'boolean') fail(node.name, 'keepDims', 'must be true or false');
-      return;
-    case 'flatten':
-      return arity(node, 1);
-    case 'dense':
-      arity(node, 1);
-      positive(node, 'inFeatures', node.inFeatures);
-      positive(node, 'outFeatures', node.outFeatures);
-      return;
-    case 'dropout':
-    case 'dropPath':
-      arity(node, 1);
-      return rate(node, node.rate);
-    case 'maxPool':
-      arity(node, 1);
-      pair(node, 'kernel', node.kernel);
-      pair(node, 'stride', node.stride);
-      return padding(node, node.padding);
-    case 'resize':
-      arity(node, 1, 2);
-      if (node.mode !== 'nearest' && node.mode !== 'bilinear') fail(node.name, 'mode', `"${node.mode}" is not nearest or bilinear`);
-      if (node.inputs.length === 1 && !(typeof node.scale === 'number' && node.scale > 0))
-        fail(node.name, 'scale', 'needs a positive scale, or a second input whose size to match');
-      return;
-    case 'concat':
-      arity(node, 2, Infinity);
-      if (!isNonNegInt(node.axis)) fail(node.name, 'axis', `must be a non-negative integer, got ${JSON.stringify(node.axis)}`);
-      return;
-    default:
-      assertNever(node, 'node kind');
-  }
+  nodeRule(node).check(node);
 }
 
 /**

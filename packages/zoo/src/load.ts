@@ -9,6 +9,7 @@ import {
   getBackend,
   type Graph,
   InvalidSpecError,
+  normalizeValue,
   type Runner,
   specFor,
   type Tensor,
@@ -117,9 +118,7 @@ export function normalize(pixels: Tensor, p: Pick<Preprocessing, 'mean' | 'std'>
   for (let b = 0; b < n; b++)
     for (let c = 0; c < 3; c++) {
       const off = (b * 3 + c) * plane;
-      const m = p.mean[c]!;
-      const s = p.std[c]!;
-      for (let i = 0; i < plane; i++) out[off + i] = (src[off + i]! - m) / s;
+      for (let i = 0; i < plane; i++) out[off + i] = normalizeValue(src[off + i]!, p.mean[c]!, p.std[c]!);
     }
   return float32Tensor([...pixels.shape], out);
 }

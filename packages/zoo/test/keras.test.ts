@@ -4,7 +4,8 @@ import { OnnxBackend } from '@effnet/backend-onnx';
 import { type EfficientNetSpec, float32Tensor, InvalidSpecError, specFor, type Tensor, type TensorMap, TensorFileError, WeightMismatchError } from '@effnet/core';
 import h5wasm from 'h5wasm/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromKeras, loadPretrained, permute, readKerasH5 } from '../src/index.js';
+import { fromKeras, permute } from '@effnet/core';
+import { loadPretrained, readKerasH5 } from '../src/index.js';
 import { cleanEnv, randomInput, removeTempDirs, sha256, smallModel, tempDir, testWeights } from './helpers.js';
 
 /** OIHW -> HWIO, [C, 1, H, W] -> [H, W, C, 1], [out, in] -> [in, out], written out longhand (independent of `permute`). */

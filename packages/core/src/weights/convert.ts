@@ -1,6 +1,7 @@
 import { InvalidSpecError } from '../errors.js';
 import type { EfficientNetSpec } from '../spec.js';
 import type { TensorMap } from '../tensor.js';
+import { fromKeras } from './keras.js';
 import { fromTorchvision } from './torchvision.js';
 
 /**
@@ -8,11 +9,14 @@ import { fromTorchvision } from './torchvision.js';
  * effdet for detectors: a detector's canonical names are effdet's state_dict names (`backbone.*` timm's, `fpn.*`,
  * `class_net.*`, `box_net.*`).
  */
-export type WeightNaming = 'effnet' | 'timm' | 'torchvision' | 'effdet';
-export const WEIGHT_NAMINGS: readonly WeightNaming[] = ['effnet', 'timm', 'torchvision', 'effdet'];
+export const WEIGHT_NAMINGS = ['effnet', 'timm', 'torchvision', 'keras', 'effdet'] as const;
+export type WeightNaming = (typeof WEIGHT_NAMINGS)[number];
 
-/** Renames a state_dict of the given naming scheme to canonical names. */
-export function toCanonicalNames(naming: WeightNaming, spec: EfficientNetSpec, tensors: TensorMap): TensorMap {
+/**
+ * Renames a state_dict of the given naming scheme to canonical names (Keras: `<layer>/<var>` keys, also transposed
+ * to PyTorch layouts). What a converter drops or notices is pushed onto `notes`.
+ */
+export function toCanonicalNames(naming: WeightNaming, spec: EfficientNetSpec, tensors: TensorMap, notes: string[] = []): TensorMap {
   switch (naming) {
     case 'effnet':
     case 'timm':
@@ -20,6 +24,11 @@ export function toCanonicalNames(naming: WeightNaming, spec: EfficientNetSpec, t
       return tensors;
     case 'torchvision':
       return fromTorchvision(spec, tensors);
+    case 'keras': {
+      const k = fromKeras(spec, tensors);
+      notes.push(...k.notes);
+      return k.tensors;
+    }
     default:
       throw new InvalidSpecError('weights format', naming, `one of ${WEIGHT_NAMINGS.join(', ')}`);
   }

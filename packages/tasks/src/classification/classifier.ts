@@ -2,7 +2,7 @@ import { type Device, getBackend, InvalidSpecError, type Runner, type Tensor } f
 import { loadPretrained, type Preprocessing } from '@effnet/zoo';
 import type { ImageSource } from '../images/decode.js';
 import { type BatchError, preprocessBatch } from '../images/preprocess.js';
-import { labelsFor } from '../labels/imagenet.js';
+import { labelsFor } from '../labels/label-sets.js';
 import { softmax, type TopKEntry, topK } from '../labels/topk.js';
 import { resolveModel } from '../models/resolve.js';
 import { loadCheckpoint } from './model-card.js';

@@ -1,7 +1,7 @@
 import { type Device, EffnetError } from '@effnet/core';
 import { scanImageFolder } from '../data/image-folder.js';
 import { type ClassificationReport, classificationReport } from '../metrics/classification.js';
-import { confusionHeatmapPng } from '../render/png.js';
+import { confusionHeatmapPng } from '../render/charts.js';
 import { Classifier } from './classifier.js';
 
 export interface EvaluateOptions {

@@ -3,6 +3,9 @@ import {
   canTrain,
   checkNumber,
   claimOutputDir,
+  deriveSeed,
+  forEachConcurrent,
+  seededShuffle,
   EffnetError,
   type EfficientNetSpec,
   getBackend,
@@ -20,7 +23,6 @@ import {
 import { loadPretrainedWeights, type Preprocessing } from '@effnet/zoo';
 import { augmentForTraining, type RgbImage } from '../data/augment.js';
 import { loadImageFolders, type Sample } from '../data/image-folder.js';
-import { deriveSeed } from '../data/seed.js';
 import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
@@ -168,29 +170,12 @@ function checkFineTuneOptions(o: FineTuneOptions): void {
   if (o.resume && o.force) throw new InvalidSpecError('resume and force', true, 'one of them: --resume continues the run in --out, --force replaces it');
 }
 
-/** Shuffles indices with a seeded Fisher-Yates. */
-function shuffled(n: number, seed: number): number[] {
-  const idx = Array.from({ length: n }, (_, i) => i);
-  let s = seed >>> 0;
-  for (let i = n - 1; i > 0; i--) {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
-    const j = s % (i + 1);
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return idx;
-}
-
 /** Decodes every image once; datasets for fine-tuning are small enough to keep in memory as uint8. */
 async function decodeAll(samples: readonly Sample[]): Promise<RgbImage[]> {
   const out: RgbImage[] = new Array(samples.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < samples.length) {
-      const i = next++;
-      out[i] = await decodeImage(samples[i]!.path);
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
+  await forEachConcurrent(samples.length, 4, async (i) => {
+    out[i] = await decodeImage(samples[i]!.path);
+  });
   return out;
 }
 
@@ -248,7 +233,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
 
   try {
     for (let epoch = start.epoch; epoch < o.epochs; epoch++) {
-      const order = shuffled(data.train.length, deriveSeed(seed, epoch));
+      const order = seededShuffle(data.train.length, deriveSeed(seed, epoch));
       let lossSum = 0;
       let accSum = 0;
       let seen = 0;

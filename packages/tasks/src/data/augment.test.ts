@@ -1,8 +1,7 @@
-import { seededRandom, InvalidSpecError } from '@effnet/core';
+import { deriveSeed, InvalidSpecError, seededRandom } from '@effnet/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { augmentForTraining, flipHorizontal, randomResizedCropParams, resizedCrop, type RgbImage } from './augment.js';
-import { deriveSeed } from './seed.js';
 import { generateShape } from './shapes.js';
 
 /** A source of "uniform" draws that replays the given values. */

@@ -6,9 +6,8 @@
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { seededRandom, InvalidSpecError } from '@effnet/core';
+import { deriveSeed, InvalidSpecError, seededRandom } from '@effnet/core';
 import { ImageFolderError } from './errors.js';
-import { deriveSeed } from './seed.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'] as const;
 

@@ -5,9 +5,8 @@
  * noise. Edges are antialiased by supersampling. Every image is a pure function of (seed, index):
  * `shapeParams` draws the record, `renderShape` turns it into pixels.
  */
-import { seededNormal, seededRandom, InvalidSpecError, writeFileAtomic } from '@effnet/core';
+import { deriveSeed, forEachConcurrent, InvalidSpecError, type Rgb, seededNormal, seededRandom, writeFileAtomic } from '@effnet/core';
 import { join } from 'node:path';
-import { deriveSeed } from './seed.js';
 
 
 /** Sorted, so a label here is the label torchvision's ImageFolder gives the written dataset's class directory. */
@@ -17,7 +16,6 @@ export type ShapeClass = (typeof SHAPE_CLASSES)[number];
 export const SHAPE_FILLS = ['solid', 'stripes', 'dots'] as const;
 export type ShapeFill = (typeof SHAPE_FILLS)[number];
 
-type Rgb = readonly [number, number, number];
 
 /** Everything that determines one image; drawn by `shapeParams`, rendered by `renderShape`. */
 export interface ShapeParams {
@@ -357,10 +355,6 @@ export async function generateShapeDataset(dir: string, options: ShapeDatasetOpt
   };
   // A few encodes in flight keep sharp's thread pool busy while the next images are drawn.
   const inFlight = 4;
-  let next = 0;
-  const workers = Array.from({ length: Math.min(inFlight, jobs.length) }, async () => {
-    while (next < jobs.length) await encode(jobs[next++]!);
-  });
-  await Promise.all(workers);
+  await forEachConcurrent(jobs.length, inFlight, (i) => encode(jobs[i]!));
   return { root: dir, classes: [...SHAPE_CLASSES], files: jobs.map(({ path, label }) => ({ path, label })) };
 }

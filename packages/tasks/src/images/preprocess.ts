@@ -1,4 +1,4 @@
-import { float32Tensor, InvalidSpecError, type Tensor } from '@effnet/core';
+import { float32Tensor, forEachConcurrent, InvalidSpecError, normalizeValue, type Tensor } from '@effnet/core';
 import type { Interpolation, Preprocessing } from '@effnet/zoo';
 import { decodeImage, type ImageSource, type RgbImage, sourceName } from './decode.js';
 import { ImageDecodeError } from './errors.js';
@@ -127,10 +127,8 @@ export function writeNormalized(crop: RgbImage, p: Pick<Preprocessing, 'mean' | 
   const plane = crop.width * crop.height;
   const src = crop.data;
   for (let c = 0; c < 3; c++) {
-    const mean = Math.fround(p.mean[c]!);
-    const std = Math.fround(p.std[c]!);
     const lut = new Float32Array(256);
-    for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(v / 255) - mean) / std;
+    for (let v = 0; v < 256; v++) lut[v] = normalizeValue(v / 255, p.mean[c]!, p.std[c]!);
     const base = offset + c * plane;
     for (let i = 0; i < plane; i++) out[base + i] = lut[src[i * 3 + c]!]!;
   }
@@ -175,12 +173,11 @@ export async function preprocessBatch(sources: readonly ImageSource[], p: Prepro
   const n = sources.length;
   const per = 3 * p.inputSize * p.inputSize;
   const results: (Float32Array | ImageDecodeError | undefined)[] = new Array(n);
-  let next = 0;
   let failed = false;
-
-  const worker = async () => {
-    while (next < n && !(failed && !options.skipErrors)) {
-      const i = next++;
+  await forEachConcurrent(
+    n,
+    concurrency,
+    async (i) => {
       const src = sources[i]!;
       const name = sourceName(src, `<input ${i}>`);
       try {
@@ -191,9 +188,9 @@ export async function preprocessBatch(sources: readonly ImageSource[], p: Prepro
         results[i] = e;
         failed = true;
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+    },
+    () => failed && !options.skipErrors,
+  );
 
   const errors: BatchError[] = [];
   const names: string[] = [];

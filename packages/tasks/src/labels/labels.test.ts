@@ -1,7 +1,7 @@
 import { InvalidSpecError } from '@effnet/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IMAGENET_LABELS, labelsFor, UnknownLabelSetError } from './imagenet.js';
+import { IMAGENET_LABELS, labelsFor, UnknownLabelSetError } from './label-sets.js';
 import { softmax, topK } from './topk.js';
 
 describe('ImageNet-1k labels', () => {

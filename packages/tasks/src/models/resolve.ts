@@ -36,7 +36,7 @@ import {
   WEIGHT_NAMINGS,
   type WeightNaming,
 } from '@effnet/core';
-import { defaultPreprocessing, loadPretrainedWeights, type Preprocessing, Registry, type RegistryEntry, type RegistryOptions } from '@effnet/zoo';
+import { defaultPreprocessing, loadPretrainedWeights, type Preprocessing, readKerasH5, Registry, type RegistryEntry, type RegistryOptions } from '@effnet/zoo';
 import { loadCheckpoint, type ModelCard } from '../classification/model-card.js';
 
 export type ModelRef =
@@ -129,6 +129,15 @@ function checkWeightsFormat(format: string | undefined): WeightNaming {
   return naming;
 }
 
+/** safetensors and .pth (told apart by content), or Keras HDF5 (.h5). */
+async function readAnyWeightFile(path: string, weightsKey?: string): Promise<{ tensors: TensorMap; description: string }> {
+  if (/\.(h5|hdf5)$/i.test(path)) {
+    const tensors = await readKerasH5(path);
+    return { tensors, description: `Keras HDF5, ${tensors.size} tensors` };
+  }
+  return readWeightFile(path, { weightsKey });
+}
+
 /** The card beside a weight file (x.safetensors -> x.json), when there is one. */
 async function cardBeside(weights: string): Promise<string | undefined> {
   const card = join(dirname(weights), `${basename(weights).replace(/\.[^.]+$/, '')}.json`);
@@ -180,7 +189,7 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
           return w;
         }
       }
-      const spec = specFor(ref.row.name, naming === 'torchvision' ? { family: 'torchvision' } : {});
+      const spec = specFor(ref.row.name, naming === 'torchvision' || naming === 'keras' ? { family: naming } : {});
       const build = (numClasses?: number) => buildEfficientNet(spec, { inputResolution: o.inputResolution, ...(numClasses ? { numClasses } : {}) });
       const preprocessing = defaultPreprocessing(ref.row.name);
       if (o.weightsKey !== undefined && o.weights === undefined) throw new InvalidSpecError('--weights-key', o.weightsKey, 'given only with --weights <checkpoint.pth>');
@@ -188,9 +197,11 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
         const graph = build();
         return { ref, spec, graph, weights: randomWeights(graph), random: true, preprocessing, notes: [] };
       }
-      const file = await readWeightFile(o.weights, { weightsKey: o.weightsKey });
-      const graph = build(classifierWidth(file.tensors));
-      return { ref, spec, graph, weights: toCanonicalNames(naming, spec, file.tensors), random: false, preprocessing, weightsFile: o.weights, notes: [`read ${o.weights}: ${file.description}`] };
+      const file = await readAnyWeightFile(o.weights, o.weightsKey);
+      const notes = [`read ${o.weights}: ${file.description}`];
+      const weights = toCanonicalNames(naming, spec, file.tensors, notes);
+      const graph = build(classifierWidth(weights));
+      return { ref, spec, graph, weights, random: false, preprocessing, weightsFile: o.weights, notes };
     }
   }
 }

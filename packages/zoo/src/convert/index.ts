@@ -1,8 +1,8 @@
-import { type EfficientNetSpec, readWeightFile, type TensorMap, toCanonicalNames } from '@effnet/core';
-import type { NameScheme, RegistryEntry, WeightFormat } from '../registry/schema.js';
-import { fromKeras, readKerasH5 } from './keras.js';
+import { type EfficientNetSpec, readWeightFile, type TensorMap, toCanonicalNames, type WeightNaming } from '@effnet/core';
+import type { RegistryEntry, WeightFormat } from '../registry/schema.js';
+import { readKerasH5 } from './keras.js';
 
-export { fromKeras, kerasLayerTarget, permute, readKerasH5, type KerasConversion } from './keras.js';
+export { readKerasH5 } from './keras.js';
 
 export interface ConvertedWeights {
   /** Canonical (timm) names, PyTorch layouts. Unknown names are kept, so that binding reports them. */
@@ -14,15 +14,9 @@ export interface ConvertedWeights {
  * Renames a state_dict of any supported scheme to canonical names: timm and effnet are identity, torchvision uses
  * core's single torchvision table, Keras renames and transposes (keys `<layer>/<var>`).
  */
-export function toCanonical(naming: NameScheme, spec: EfficientNetSpec, tensors: TensorMap): ConvertedWeights {
-  switch (naming) {
-    case 'timm':
-    case 'effnet':
-    case 'torchvision':
-      return { tensors: toCanonicalNames(naming, spec, tensors), notes: [] };
-    case 'keras':
-      return fromKeras(spec, tensors);
-  }
+export function toCanonical(naming: WeightNaming, spec: EfficientNetSpec, tensors: TensorMap): ConvertedWeights {
+  const notes: string[] = [];
+  return { tensors: toCanonicalNames(naming, spec, tensors, notes), notes };
 }
 
 export interface ReadWeightsOptions {
@@ -34,7 +28,7 @@ export interface ReadWeightsOptions {
  * Reads a weight file and converts it to canonical names. safetensors and .pth files are told apart by content
  * (core's readWeightFile); a file that turns out to be the other of the two is read all the same, with a note.
  */
-export async function readWeights(file: string, format: WeightFormat, naming: NameScheme, spec: EfficientNetSpec, o: ReadWeightsOptions = {}): Promise<ConvertedWeights> {
+export async function readWeights(file: string, format: WeightFormat, naming: WeightNaming, spec: EfficientNetSpec, o: ReadWeightsOptions = {}): Promise<ConvertedWeights> {
   if (format === 'h5') return toCanonical(naming, spec, await readKerasH5(file));
   const read = await readWeightFile(file, { weightsKey: o.weightsKey });
   const converted = toCanonical(naming, spec, read.tensors);

@@ -14,7 +14,8 @@
  *   and size from the Keras Applications table (keras.io/api/applications).
  */
 import { embeddedEntries } from './embedded.js';
-import { HALF, IMAGENET_MEAN, IMAGENET_STD, type Preprocessing, type RegistryEntry, type Rgb } from './schema.js';
+import type { Rgb } from '@effnet/core';
+import { HALF, IMAGENET_MEAN, IMAGENET_STD, type Preprocessing, type RegistryEntry } from './schema.js';
 
 const TIMM_REF = 'timm pretrained_cfg (huggingface/pytorch-image-models timm/models/efficientnet.py); top-1: timm results/results-imagenet.csv';
 const TV_REF = 'torchvision.models.efficientnet (pytorch/vision torchvision/models/efficientnet.py), IMAGENET1K weights meta';

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type PaddingMode, resolveVariant, WEIGHT_FAMILIES, type WeightFamily } from '@effnet/core';
+import { type PaddingMode, resolveVariant, type Rgb, WEIGHT_FAMILIES, WEIGHT_NAMINGS, type WeightFamily, type WeightNaming } from '@effnet/core';
 import type { RegistryProblem } from '../errors.js';
 
 /** How a weight file is stored: safetensors, Keras HDF5, or a PyTorch checkpoint (.pth, read by core's safe reader). */
@@ -10,12 +10,9 @@ export const WEIGHT_FORMATS: readonly WeightFormat[] = ['safetensors', 'h5', 'pt
 export const USER_FORMATS: readonly WeightFormat[] = ['safetensors', 'h5', 'pth'];
 
 /** How the tensors in the file are named; converters map each scheme to effnet's canonical (timm) names. */
-export type NameScheme = 'timm' | 'torchvision' | 'keras' | 'effnet';
-export const NAME_SCHEMES: readonly NameScheme[] = ['timm', 'torchvision', 'keras', 'effnet'];
 
 export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
 const INTERPOLATIONS: readonly Interpolation[] = ['bicubic', 'bilinear', 'nearest'];
-export type Rgb = [number, number, number];
 
 export const IMAGENET_MEAN: Rgb = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: Rgb = [0.229, 0.224, 0.225];
@@ -62,7 +59,7 @@ export interface RegistryEntry {
   family: WeightFamily;
   format: WeightFormat;
   /** How the tensors are named; defaults from the family (timm and tf: timm names). */
-  naming: NameScheme;
+  naming: WeightNaming;
   /** https://, http://, file:// or a local path (relative paths are relative to the registry file). */
   url: string;
   /** The file's sha256, when the publisher pins one. Without it, the server's X-Linked-Etag/ETag is used if it is a sha256. */
@@ -128,7 +125,7 @@ const PREPROCESSING_KEYS = new Set(['inputSize', 'testInputSize', 'cropPct', 'te
 /** Model names are also cache directory names: letters, digits, '.', '_', '-', starting with a letter or digit. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
-export function defaultNaming(family: WeightFamily): NameScheme {
+export function defaultNaming(family: WeightFamily): WeightNaming {
   switch (family) {
     case 'timm':
     case 'tf':
@@ -242,8 +239,8 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   const format = str('format') as WeightFormat | undefined;
   if (format !== undefined && !o.formats.includes(format)) badAt('format', format, `one of ${o.formats.join(', ')}`);
 
-  const naming = str('naming') as NameScheme | undefined;
-  if (naming !== undefined && !NAME_SCHEMES.includes(naming)) badAt('naming', naming, `one of ${NAME_SCHEMES.join(', ')}`);
+  const naming = str('naming') as WeightNaming | undefined;
+  if (naming !== undefined && !WEIGHT_NAMINGS.includes(naming)) badAt('naming', naming, `one of ${WEIGHT_NAMINGS.join(', ')}`);
 
   const url = str('url');
   if (url !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^(https?|file):\/\//i.test(url))

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HEAT_RAMP, RenderError, confusionHeatmapPng, contactSheetLayout, contactSheetPng, heatColor, heatmapLayout, svgTextRenders } from './png.js';
+import { HEAT_RAMP, RenderError, confusionHeatmapPng, contactSheetLayout, contactSheetPng, heatColor, heatmapLayout, svgTextRenders } from './charts.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -4,7 +4,7 @@
  * `svgTextRenders()` checks once, and without one the pictures are drawn without text (the result's `text`
  * is false) rather than failing.
  */
-import { EffnetError, writeFileAtomic } from '@effnet/core';
+import { EffnetError, type Rgb, writeFileAtomic } from '@effnet/core';
 
 
 /** A picture that cannot be drawn from the given input. Names the argument and what would fix it. */
@@ -18,7 +18,6 @@ export class RenderError extends EffnetError {
   }
 }
 
-export type Rgb = [number, number, number];
 
 const FONT_FAMILY = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif";
 /** Average advance of a character as a fraction of the font size (DejaVu Sans is about 0.55-0.6). */
