@@ -6,7 +6,7 @@
  * reads). Blocks run in a fresh temporary directory, offline (EFFNET_OFFLINE=1), with the zoo cache in it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -52,6 +52,8 @@ const transpile = (code: string) => ts.transpileModule(code, { compilerOptions: 
 /** Runs one block in a fresh directory; ts blocks as an ES module that resolves @effnet/* from the repository. */
 export function runReadmeBlock(block: ReadmeBlock, o: { timeoutMs?: number } = {}): BlockRun {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-readme-'));
+  // As in a user's project: the packages resolve from ./node_modules (for `node -e "import('@effnet/tasks')"`).
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   const env = { ...process.env, EFFNET_OFFLINE: '1', EFFNET_CACHE: join(dir, 'cache'), EFFNET_DEBUG: '1', PATH: `${join(REPO_ROOT, 'node_modules', '.bin')}:${process.env.PATH}` };
   const preludeFile = block.prelude ? join(REPO_ROOT, 'testing', 'readme', block.prelude) : undefined;
   let r;
