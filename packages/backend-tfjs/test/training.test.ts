@@ -6,7 +6,7 @@ import { buildEfficientNet, compound, float32Tensor, randomWeights, readSafetens
 import { describe, expect, it } from 'vitest';
 import { maxDiff } from '../../../testing/peers.js';
 import { lastStagesPrefixes, selectTrainable } from '@effnet/core';
-import { learningRate, saveWeights, selectRuntime, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
+import { saveWeights, selectRuntime, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
 
 const RES = 64;
 const CLASSES = 4;
@@ -91,16 +91,6 @@ describe('training on tfjs wasm', () => {
 });
 
 describe('trainer pieces', () => {
-  it('schedules: warmup + cosine, step, constant', () => {
-    const cos = { kind: 'cosine', totalSteps: 100, warmupSteps: 10, minLr: 0 } as const;
-    expect(learningRate(1, cos, 0)).toBeCloseTo(0.1);
-    expect(learningRate(1, cos, 9)).toBeCloseTo(1);
-    expect(learningRate(1, cos, 55)).toBeCloseTo(0.5);
-    expect(learningRate(1, cos, 100)).toBeCloseTo(0);
-    expect(learningRate(1, { kind: 'step', stepSize: 10, gamma: 0.5 }, 25)).toBeCloseTo(0.25);
-    expect(learningRate(0.3, { kind: 'constant' }, 1e6)).toBe(0.3);
-  });
-
   it('freezing by prefix trains only what is asked, and frozen BN keeps its statistics', async () => {
     await selectRuntime('wasm');
     const { spec } = compound({ phi: -3 });

@@ -19,3 +19,4 @@ export * from './io/index.js';
 export * from './weights/index.js';
 export * from './inference.js';
 export * from './training.js';
+export * from './losses.js';
