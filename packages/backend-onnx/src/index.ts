@@ -2,3 +2,5 @@ export * from './compile.js';
 export * from './runner.js';
 export { encodeModel } from './onnx-proto.js';
 export type { OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './onnx-proto.js';
+export { compileTrainingGraph, TrainingCompileError, type TrainingGraph, type TrainingGraphOptions, type TrainingIo, type IoRole } from './training/training-graph.js';
+export { hyperValues, stateSlots, type OptimizerPlan } from './training/optimizer.js';

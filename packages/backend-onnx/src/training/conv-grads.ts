@@ -1,0 +1,98 @@
+import type { TrainingEmitter } from './emitter.js';
+
+/** A convolution with every size resolved: NCHW dims of its input and output, explicit [top, left, bottom, right] pads. */
+export interface ConvGeometry {
+  inDims: number[];
+  outDims: number[];
+  kernel: [number, number];
+  stride: [number, number];
+  dilation: [number, number];
+  groups: number;
+  pads: [number, number, number, number];
+}
+
+export const isPointwise = (g: ConvGeometry): boolean =>
+  g.kernel[0] === 1 && g.kernel[1] === 1 && g.stride[0] === 1 && g.stride[1] === 1 && g.pads.every((p) => p === 0);
+
+export const isDepthwise = (g: ConvGeometry): boolean => g.groups > 1 && g.groups === g.inDims[1] && g.groups === g.outDims[1];
+
+/** Layout of a [O, I/g, kh, kw] conv weight as the [I, O/g, kh, kw] weight of the conv that maps O channels back to I. */
+function swapGroupedIO(e: TrainingEmitter, w: string, o: number, i: number, g: number, kh: number, kw: number): string {
+  if (g === 1) return e.transpose(w, [1, 0, 2, 3], 'w_t');
+  if (o === g && i === g) return w;
+  const five = e.reshape(w, [g, o / g, i / g, kh, kw]);
+  return e.reshape(e.transpose(five, [0, 2, 1, 3, 4], 'w_t'), [i, o / g, kh, kw]);
+}
+
+/**
+ * dL/dx of y = conv(x, w). Pointwise: a 1x1 conv with the transposed weight. Stride 1: a conv of dy with the
+ * spatially flipped (and, for groups, channel-swapped) kernel and pads d(k-1) - p. Otherwise ConvTranspose with the
+ * forward pads (output_padding makes up rows the forward never read).
+ */
+export function convInputGrad(e: TrainingEmitter, dy: string, w: string, g: ConvGeometry, hint: string): string {
+  const [, I, H, W] = g.inDims as [number, number, number, number];
+  const [, O, Ho, Wo] = g.outDims as [number, number, number, number];
+  const [kh, kw] = g.kernel;
+  const [dh, dw] = g.dilation;
+  const [t, l, b, r] = g.pads;
+  if (isPointwise(g) && g.groups === 1) {
+    return e.t('Conv', [dy, e.transpose(w, [1, 0, 2, 3], `${hint}/w_t`)], { kernel_shape: [1, 1] }, `${hint}/dx`, g.inDims);
+  }
+  const flippedPads = [dh * (kh - 1) - t, dw * (kw - 1) - l, dh * (kh - 1) - b, dw * (kw - 1) - r];
+  if (g.stride[0] === 1 && g.stride[1] === 1 && flippedPads.every((p) => p >= 0)) {
+    const big = -(2 ** 62);
+    const flipped = e.slice(w, [-1, -1], [big, big], [2, 3], [-1, -1], `${hint}/w_flip`);
+    const wt = swapGroupedIO(e, flipped, O, I, g.groups, kh, kw);
+    return e.t('Conv', [dy, wt], { kernel_shape: [kh, kw], dilations: [dh, dw], group: g.groups, pads: flippedPads }, `${hint}/dx`, g.inDims);
+  }
+  const full = [(Ho - 1) * g.stride[0] + dh * (kh - 1) + 1, (Wo - 1) * g.stride[1] + dw * (kw - 1) + 1] as const;
+  const endPads = [Math.max(0, full[0] - t - H), Math.max(0, full[1] - l - W)];
+  const outputPadding = [Math.max(0, t + H - full[0]), Math.max(0, l + W - full[1])];
+  return e.t('ConvTranspose', [dy, w], {
+    kernel_shape: [kh, kw],
+    strides: g.stride,
+    dilations: g.dilation,
+    group: g.groups,
+    pads: [t, l, endPads[0]!, endPads[1]!],
+    output_padding: outputPadding,
+  }, `${hint}/dx`, g.inDims);
+}
+
+/**
+ * dL/dw of y = conv(x, w), shape [O, I/g, kh, kw]. Pointwise: batched MatMul(dy, x^T) summed over the batch.
+ * Depthwise: x as [1, N*C, H, W] convolved by dy as an [N*C, 1, Ho, Wo] kernel (dilation = stride), summed over N.
+ * Otherwise the batch becomes the reduction axis: x as [I/g, g*N, H, W] convolved by dy^T [O, N, Ho, Wo] in g groups.
+ */
+export function convWeightGrad(e: TrainingEmitter, x: string, dy: string, g: ConvGeometry, hint: string): string {
+  const [N, I, H, W] = g.inDims as [number, number, number, number];
+  const [, O, Ho, Wo] = g.outDims as [number, number, number, number];
+  const [kh, kw] = g.kernel;
+  const G = g.groups;
+  if (isPointwise(g) && G === 1) {
+    const x3 = e.reshape(x, [N, I, H * W], `${hint}/x3`);
+    const dy3 = e.reshape(dy, [N, O, H * W], `${hint}/dy3`);
+    const prod = e.t('MatMul', [dy3, e.transpose(x3, [0, 2, 1], `${hint}/x3_t`)], undefined, `${hint}/dw_n`, [N, O, I]);
+    return e.reshape(e.reduceSum(prod, [0], false, `${hint}/dw_sum`), [O, I, 1, 1], `${hint}/dw`);
+  }
+  const convAttrs = { kernel_shape: [Ho, Wo], strides: g.dilation, dilations: g.stride, pads: g.pads };
+  const outSize = (inSize: number, k: number, stride: number, dil: number, p0: number, p1: number) => Math.floor((inSize + p0 + p1 - dil * (k - 1) - 1) / stride) + 1;
+  const kh2 = outSize(H, Ho, g.dilation[0], g.stride[0], g.pads[0], g.pads[2]);
+  const kw2 = outSize(W, Wo, g.dilation[1], g.stride[1], g.pads[1], g.pads[3]);
+  // The conv's output covers every kernel tap and, when the forward left rows unread, a few more: crop them.
+  const crop = (t: string): string => {
+    const d = e.shape(t);
+    return kh2 === kh && kw2 === kw ? t : e.slice(t, [0, 0], [kh, kw], [2, 3], undefined, `${hint}/dw_crop`, [d[0]!, d[1]!, kh, kw]);
+  };
+  if (isDepthwise(g)) {
+    const xr = e.reshape(x, [1, N * I, H, W], `${hint}/x_nc`);
+    const k = e.reshape(dy, [N * I, 1, Ho, Wo], `${hint}/dy_nc`);
+    const r = crop(e.t('Conv', [xr, k], { ...convAttrs, group: N * I }, `${hint}/dw_nc`, [1, N * I, kh2, kw2]));
+    const summed = e.reduceSum(e.reshape(r, [N, I, kh * kw], `${hint}/dw_n`), [0], false, `${hint}/dw_sum`);
+    return e.reshape(summed, [I, 1, kh, kw], `${hint}/dw`);
+  }
+  const Ig = I / G;
+  const xt = e.reshape(e.transpose(e.reshape(x, [N, G, Ig, H, W], `${hint}/x5`), [2, 1, 0, 3, 4], `${hint}/x_t`), [Ig, G * N, H, W], `${hint}/x_gn`);
+  const k = e.transpose(dy, [1, 0, 2, 3], `${hint}/dy_t`);
+  const r = crop(e.t('Conv', [xt, k], { ...convAttrs, group: G }, `${hint}/dw_t`, [Ig, O, kh2, kw2]));
+  return e.transpose(r, [1, 0, 2, 3], `${hint}/dw`);
+}

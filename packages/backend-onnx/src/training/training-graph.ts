@@ -1,0 +1,192 @@
+import { checkLoss, EffnetError, type Graph, inferShapes, InvalidSpecError, type LossSpec } from '@effnet/core';
+import { DataType, encodeModel, type OnnxDataType, type OnnxValueInfo } from '../onnx-proto.js';
+import { type BackwardContext, emitBackward } from './backward.js';
+import { TRAINING_OPSET, TrainingEmitter } from './emitter.js';
+import { emitTrainingForward, type MaskInput } from './forward.js';
+import { emitLoss } from './losses.js';
+import type { NchwcPlan } from './nchwc.js';
+import { emitOptimizer, type OptimizerPlan } from './optimizer.js';
+
+export interface TrainingGraphOptions {
+  /** The batch size the graph is compiled for (every shape in a training graph is static). */
+  batch: number;
+  /** Image size where the graph's input is dynamic. */
+  height?: number;
+  width?: number;
+  /** Parameters to differentiate (default: every trainable parameter). */
+  trainable?: readonly string[];
+  /**
+   * The loss, or 'seed': the gradient of each graph output is then a graph input `seed:<output>`, so the graph
+   * computes vector-Jacobian products (what gradient checks compare).
+   */
+  loss: LossSpec | 'seed';
+  /** Dimensions of each loss target (default: `labels` [batch]). */
+  targetDims?: Record<string, number[]>;
+  /** BatchNorm on batch statistics with running-average updates (default true); false keeps running statistics. */
+  trainBatchNorm?: boolean;
+  /** Also output the gradient of each image input, `grad:<input>`. */
+  inputGrads?: boolean;
+  /** Depthwise convs through ORT's NCHWc kernels. */
+  nchwc?: NchwcPlan | null;
+  /** Apply the optimizer step in the graph: new weights and optimizer state come out instead of gradients. */
+  optimizer?: OptimizerPlan;
+}
+
+/** Inputs: image, target, param, buffer, mask, seed, hyper, state. Outputs: loss, output, grad, bn, weight, state, norm. */
+export type IoRole = 'image' | 'param' | 'buffer' | 'mask' | 'target' | 'seed' | 'hyper' | 'state' | 'loss' | 'output' | 'grad' | 'bn' | 'weight' | 'norm';
+
+export interface TrainingIo {
+  name: string;
+  role: IoRole;
+  dims: number[];
+  dtype: 'float32' | 'int64';
+  /** The parameter, node or graph tensor this input or output belongs to. */
+  of?: string;
+}
+
+export interface TrainingGraph {
+  model: Uint8Array;
+  inputs: TrainingIo[];
+  /** loss, the graph outputs, `grad:<param>` (or new weights and state with an in-graph optimizer), `new:<running stat>`. */
+  outputs: TrainingIo[];
+  masks: MaskInput[];
+  /** Trainable parameters the loss does not reach (PyTorch leaves their .grad None and optimizers skip them). */
+  noGradient: string[];
+  nodeCount: number;
+}
+
+export class TrainingCompileError extends EffnetError {
+  override name = 'TrainingCompileError';
+}
+
+/**
+ * Differentiates a graph: forward in training mode, the loss, then one backward rule per node in reverse order, all
+ * in one ONNX graph whose inputs are the images, targets, parameters, running statistics and dropout masks.
+ */
+export function compileTrainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGraph {
+  // Shapes check the wiring; parameters may be shared between nodes (their gradients add up).
+  const shapes = inferShapes(graph, { batch: o.batch, ...(o.height !== undefined ? { height: o.height } : {}), ...(o.width !== undefined ? { width: o.width } : {}) });
+  for (const [name, s] of shapes)
+    if (s.some((d) => d === null)) throw new TrainingCompileError(`tensor "${name}" has a dynamic size; give the image height and width to compile a training graph`);
+  const params = new Map(graph.parameters.map((p) => [p.name, p]));
+  const trainable = new Set(o.trainable ?? graph.parameters.filter((p) => p.trainable).map((p) => p.name));
+  for (const t of trainable)
+    if (!params.get(t)?.trainable) throw new InvalidSpecError('trainable', t, 'names of trainable parameters of the graph (not BatchNorm running statistics)');
+  if (o.loss !== 'seed') checkLoss(graph, o.loss);
+  const trainBn = o.trainBatchNorm ?? true;
+
+  const e = new TrainingEmitter(shapes);
+  const targetDims = o.targetDims ?? { labels: [o.batch] };
+  const targets = o.loss === 'seed' ? [] : o.loss.targets;
+  for (const t of targets) {
+    const d = targetDims[t.name];
+    if (!d) throw new InvalidSpecError(`targetDims.${t.name}`, undefined, `the dimensions of loss target "${t.name}"`);
+    e.dims.set(t.name, d);
+  }
+
+  // Which tensors depend on something differentiated, and which of those reach the loss.
+  const readsTrainable = (n: Graph['nodes'][number]) => 'params' in n && Object.values(n.params as Record<string, string | undefined>).some((p) => p !== undefined && trainable.has(p));
+  const requires = new Set<string>(o.inputGrads ? graph.inputs.map((i) => i.name) : []);
+  for (const n of graph.nodes) if (readsTrainable(n) || n.inputs.some((i) => requires.has(i))) requires.add(n.name);
+  const lossOutputs = o.loss === 'seed' ? graph.outputs : o.loss.terms.map((t) => t.output);
+  const reaches = new Set<string>(lossOutputs);
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i]!;
+    if (reaches.has(n.name)) for (const inp of n.inputs) reaches.add(inp);
+  }
+  const needsGrad = new Set([...requires].filter((t) => reaches.has(t)));
+
+  const fwd = emitTrainingForward(e, graph, { trainBatchNorm: trainBn, needsGrad, nchwc: o.nchwc ?? null });
+
+  let loss: string | undefined;
+  let outputGrads: Map<string, string>;
+  if (o.loss === 'seed') {
+    outputGrads = new Map(graph.outputs.map((out) => [out, `seed:${out}`]));
+    for (const out of graph.outputs) e.dims.set(`seed:${out}`, e.shape(out));
+  }
+  else ({ loss, outputGrads } = emitLoss(e, o.loss));
+
+  const grads = new Map<string, string[]>();
+  const paramGrads = new Map<string, string[]>();
+  const push = (m: Map<string, string[]>, k: string, g: string) => m.set(k, [...(m.get(k) ?? []), g]);
+  for (const [out, g] of outputGrads) if (needsGrad.has(out)) push(grads, out, g);
+  const ctx: BackwardContext = {
+    e,
+    saved: fwd.saved,
+    needsGrad: (t) => needsGrad.has(t),
+    trainable: (p) => trainable.has(p),
+    addGrad: (t, g) => push(grads, t, g),
+    addParamGrad: (p, g) => push(paramGrads, p, g),
+    trainBatchNorm: trainBn,
+  };
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const node = graph.nodes[i]!;
+    const parts = grads.get(node.name);
+    if (!parts) continue;
+    grads.delete(node.name);
+    emitBackward(ctx, node, e.sum(parts, `grad/${node.name}/total`));
+  }
+
+  const inputs: TrainingIo[] = [];
+  const outputs: TrainingIo[] = [];
+  for (const inp of graph.inputs) inputs.push({ name: inp.name, role: 'image', dims: e.shape(inp.name), dtype: 'float32' });
+  for (const t of targets) inputs.push({ name: t.name, role: 'target', dims: e.shape(t.name), dtype: t.dtype });
+  for (const p of graph.parameters) inputs.push({ name: p.name, role: p.trainable ? 'param' : 'buffer', dims: p.shape, dtype: 'float32' });
+  for (const m of fwd.masks) inputs.push({ name: m.name, role: 'mask', dims: m.dims, dtype: 'float32', of: m.node });
+  if (o.loss === 'seed') for (const out of graph.outputs) inputs.push({ name: `seed:${out}`, role: 'seed', dims: e.shape(out), dtype: 'float32', of: out });
+
+  const alias = (from: string, to: string) => e.op('Identity', to, [from], [to]);
+  if (loss) {
+    alias(loss, 'loss');
+    outputs.push({ name: 'loss', role: 'loss', dims: [], dtype: 'float32' });
+  }
+  for (const out of graph.outputs) outputs.push({ name: out, role: 'output', dims: e.shape(out), dtype: 'float32' });
+  const noGradient: string[] = [];
+  const summed = new Map<string, string>();
+  for (const p of graph.parameters) {
+    if (!trainable.has(p.name)) continue;
+    const parts = paramGrads.get(p.name);
+    if (!parts) noGradient.push(p.name);
+    else summed.set(p.name, e.sum(parts, `grad:${p.name}/total`));
+  }
+  if (o.optimizer) {
+    const r = emitOptimizer(e, o.optimizer, summed, params);
+    inputs.push(...r.inputs);
+    outputs.push(...r.outputs);
+  } else {
+    for (const [p, g] of summed) {
+      alias(g, `grad:${p}`);
+      outputs.push({ name: `grad:${p}`, role: 'grad', dims: params.get(p)!.shape, dtype: 'float32', of: p });
+    }
+  }
+  if (o.inputGrads)
+    for (const inp of graph.inputs) {
+      const parts = grads.get(inp.name);
+      if (!parts) continue;
+      alias(e.sum(parts), `grad:${inp.name}`);
+      outputs.push({ name: `grad:${inp.name}`, role: 'grad', dims: e.shape(inp.name), dtype: 'float32', of: inp.name });
+    }
+  for (const u of fwd.bnUpdates) {
+    alias(u.tensor, `new:${u.param}`);
+    outputs.push({ name: `new:${u.param}`, role: 'bn', dims: params.get(u.param)!.shape, dtype: 'float32', of: u.param });
+  }
+
+  const elem = (d: TrainingIo['dtype']): OnnxDataType => (d === 'int64' ? DataType.INT64 : DataType.FLOAT);
+  const info = (io: TrainingIo): OnnxValueInfo => ({ name: io.name, elemType: elem(io.dtype), shape: io.dims });
+  const extraOpsets = o.nchwc ? [{ domain: 'com.microsoft.nchwc', version: 1 }] : [];
+  const model = encodeModel({
+    irVersion: 8,
+    opset: TRAINING_OPSET,
+    producerName: 'effnet',
+    producerVersion: '0.1.0',
+    docString: `training graph of ${graph.name}: forward in training mode, loss and backward pass`,
+    graphName: `${graph.name}_training`,
+    nodes: e.nodes,
+    initializers: e.initializers,
+    inputs: inputs.map(info),
+    outputs: outputs.map(info),
+    metadata: { 'effnet.training': 'true' },
+    extraOpsets,
+  });
+  return { model, inputs, outputs, masks: fwd.masks, noGradient, nodeCount: e.nodes.length };
+}
