@@ -1,55 +1,8 @@
-import { type Backend, EffnetError, type Graph, type LoadOptions, type Runner, type Tensor, type TensorMap, registerBackend } from '@effnet/core';
+import { type Backend, type Graph, type Runner, type Tensor, type TensorMap, type TrainingBackend, registerBackend } from '@effnet/core';
 import type * as Ort from 'onnxruntime-node';
-import { type CompileOptions, compileToOnnx } from './compile.js';
-
-export type OnnxDevice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
-
-export interface OnnxLoadOptions extends LoadOptions, CompileOptions {
-  device?: OnnxDevice;
-}
-
-export class DeviceUnavailableError extends EffnetError {
-  override name = 'DeviceUnavailableError';
-}
-
-export class InputError extends EffnetError {
-  override name = 'InputError';
-}
-
-const HINTS: Record<string, string> = {
-  cuda:
-    'onnxruntime-node ships its CUDA provider only after its install script ran with CUDA enabled: ' +
-    'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install (needs CUDA 12 and cuDNN 9 on the machine)',
-  webgpu: 'the WebGPU provider is bundled with onnxruntime-node but needs a GPU with a Vulkan/D3D12/Metal driver',
-  cpu: 'the CPU provider is always bundled; reinstall onnxruntime-node',
-};
-
-/** ONNX Runtime's provider errors start with a source location; keep the last sentence, which says what failed. */
-function shortReason(err: Error): string {
-  const first = err.message.split('\n')[0] ?? '';
-  const sentences = first.split(/\.\s+/).filter(Boolean);
-  return (sentences.at(-1) ?? first).trim();
-}
-
-let ortPromise: Promise<typeof Ort> | undefined;
-async function ort(): Promise<typeof Ort> {
-  ortPromise ??= import('onnxruntime-node').then((m) => ((m as { default?: typeof Ort }).default ?? m) as typeof Ort);
-  return ortPromise;
-}
-
-async function createSession(bytes: Uint8Array, device: Exclude<OnnxDevice, 'auto'>, o: OnnxLoadOptions, external?: { location: string; bytes: Uint8Array }) {
-  const { InferenceSession, env } = await ort();
-  env.logLevel = 'fatal';
-  const opts: Ort.InferenceSession.SessionOptions = {
-    executionProviders: [device],
-    graphOptimizationLevel: 'all',
-    // Libraries never print: a missing provider is reported through our error or the runner's notes instead.
-    logSeverityLevel: 4,
-    ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}),
-    ...(external ? { externalData: [{ path: external.location, data: external.bytes }] } : {}),
-  };
-  return InferenceSession.create(bytes, opts);
-}
+import { compileToOnnx } from './compile.js';
+import { checkInput, type OnnxLoadOptions, openSession, ort } from './ort.js';
+import { OnnxTrainSession, type OnnxTrainerOptions } from './training/session.js';
 
 /** A loaded ONNX model: one session, reused for every run; inputs checked before they reach the runtime. */
 export class OnnxRunner implements Runner {
@@ -67,15 +20,7 @@ export class OnnxRunner implements Runner {
   }
 
   checkInput(input: Tensor): void {
-    const inp = this.graph.inputs[0]!;
-    const want = `[N, ${inp.channels}, ${inp.height ?? 'H'}, ${inp.width ?? 'W'}]`;
-    if (input.dtype !== 'float32' || !(input.data instanceof Float32Array))
-      throw new InputError(`input "${inp.name}" must be float32, got ${input.dtype}; convert with toFloat32()`);
-    if (input.shape.length !== 4) throw new InputError(`input "${inp.name}" must be rank 4 NCHW ${want}, got shape [${input.shape.join(', ')}]`);
-    const [n, c, h, w] = input.shape as [number, number, number, number];
-    if (c !== inp.channels || (inp.height !== null && h !== inp.height) || (inp.width !== null && w !== inp.width) || n < 1 || h < 1 || w < 1)
-      throw new InputError(`input "${inp.name}" must have shape ${want}, got [${input.shape.join(', ')}]${c === inp.height ? ' (NHWC? transpose to NCHW)' : ''}`);
-    if (input.data.length !== n * c * h * w) throw new InputError(`input "${inp.name}" has ${input.data.length} values, shape [${input.shape.join(', ')}] needs ${n * c * h * w}`);
+    checkInput(this.graph, input);
   }
 
   async run(input: Tensor): Promise<Record<string, Tensor>> {
@@ -97,27 +42,18 @@ export class OnnxRunner implements Runner {
 }
 
 /** The ONNX Runtime backend: compiles the graph, then runs it on cpu, cuda or webgpu. */
-export class OnnxBackend implements Backend {
+export class OnnxBackend implements Backend, TrainingBackend {
   readonly name = 'onnx';
 
   async load(graph: Graph, weights: TensorMap, options: OnnxLoadOptions = {}): Promise<OnnxRunner> {
-    const device = options.device ?? 'cpu';
     const compiled = compileToOnnx(graph, weights, options);
-    const order: Exclude<OnnxDevice, 'auto'>[] = device === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [device];
-    if (!order.every((d) => d in HINTS)) throw new DeviceUnavailableError(`device "${device}" is not one of auto, cpu, cuda, webgpu`);
-    const notes: string[] = [];
-    for (const d of order) {
-      try {
-        const session = await createSession(compiled.model, d, options, compiled.externalData);
-        if (device === 'auto') notes.push(`picked ${d}`);
-        return new OnnxRunner(session, graph, d, notes, compiled.model);
-      } catch (err) {
-        const reason = shortReason(err as Error);
-        if (device !== 'auto') throw new DeviceUnavailableError(`device "${d}" is unavailable: ${reason}. ${HINTS[d]}`);
-        notes.push(`skipped ${d}: ${reason}`);
-      }
-    }
-    throw new DeviceUnavailableError(`no execution provider could run the model: ${notes.join('; ')}`);
+    const { session, device, notes } = await openSession(compiled.model, options, compiled.externalData);
+    return new OnnxRunner(session, graph, device, notes, compiled.model);
+  }
+
+  /** Trains on ONNX Runtime: the graph differentiated into one training graph per batch shape (see OnnxTrainSession). */
+  async createTrainer(graph: Graph, weights: TensorMap, options: OnnxTrainerOptions): Promise<OnnxTrainSession> {
+    return OnnxTrainSession.create(graph, weights, options);
   }
 }
 

@@ -25,6 +25,8 @@ export interface ForwardOptions {
   /** Tensors whose gradient the backward pass needs (decides e.g. whether MaxPool returns its indices). */
   needsGrad: Set<string>;
   nchwc: NchwcPlan | null;
+  /** Inference: dropout and drop-path are identities (no mask inputs). */
+  inference?: boolean;
 }
 
 /** Emits the graph in training mode: batch statistics, masks from graph inputs, everything the backward reads. */
@@ -94,7 +96,7 @@ function emitNode(
     }
     case 'dropout':
     case 'dropPath': {
-      if (node.rate === 0) {
+      if (node.rate === 0 || o.inference) {
         e.op('Identity', out, [x[0]!], [out]);
         return undefined;
       }

@@ -63,11 +63,50 @@ export class TrainingCompileError extends EffnetError {
  * Differentiates a graph: forward in training mode, the loss, then one backward rule per node in reverse order, all
  * in one ONNX graph whose inputs are the images, targets, parameters, running statistics and dropout masks.
  */
-export function compileTrainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGraph {
+function staticShapes(graph: Graph, o: { batch: number; height?: number; width?: number }) {
   // Shapes check the wiring; parameters may be shared between nodes (their gradients add up).
   const shapes = inferShapes(graph, { batch: o.batch, ...(o.height !== undefined ? { height: o.height } : {}), ...(o.width !== undefined ? { width: o.width } : {}) });
   for (const [name, s] of shapes)
     if (s.some((d) => d === null)) throw new TrainingCompileError(`tensor "${name}" has a dynamic size; give the image height and width to compile a training graph`);
+  return shapes;
+}
+
+function encode(graph: Graph, e: TrainingEmitter, inputs: TrainingIo[], outputs: TrainingIo[], nchwc: boolean, doc: string): Uint8Array {
+  const elem = (d: TrainingIo['dtype']): OnnxDataType => (d === 'int64' ? DataType.INT64 : DataType.FLOAT);
+  const info = (io: TrainingIo): OnnxValueInfo => ({ name: io.name, elemType: elem(io.dtype), shape: io.dims });
+  return encodeModel({
+    irVersion: 8,
+    opset: TRAINING_OPSET,
+    producerName: 'effnet',
+    producerVersion: '0.1.0',
+    docString: `${doc} of ${graph.name}`,
+    graphName: `${graph.name}_${doc.split(' ')[0]}`,
+    nodes: e.nodes,
+    initializers: e.initializers,
+    inputs: inputs.map(info),
+    outputs: outputs.map(info),
+    metadata: { 'effnet.training': 'true' },
+    extraOpsets: nchwc ? [{ domain: 'com.microsoft.nchwc', version: 1 }] : [],
+  });
+}
+
+/**
+ * The graph in inference mode (running statistics, no dropout) with parameters as graph inputs, so a trainer can
+ * validate with its current weights without recompiling.
+ */
+export function compileEvalGraph(graph: Graph, o: { batch: number; height?: number; width?: number; nchwc?: NchwcPlan | null }): TrainingGraph {
+  const e = new TrainingEmitter(staticShapes(graph, o));
+  emitTrainingForward(e, graph, { trainBatchNorm: false, needsGrad: new Set(), nchwc: o.nchwc ?? null, inference: true });
+  const inputs: TrainingIo[] = [
+    ...graph.inputs.map((i): TrainingIo => ({ name: i.name, role: 'image', dims: e.shape(i.name), dtype: 'float32' })),
+    ...graph.parameters.map((p): TrainingIo => ({ name: p.name, role: p.trainable ? 'param' : 'buffer', dims: p.shape, dtype: 'float32' })),
+  ];
+  const outputs = graph.outputs.map((out): TrainingIo => ({ name: out, role: 'output', dims: e.shape(out), dtype: 'float32' }));
+  return { model: encode(graph, e, inputs, outputs, !!o.nchwc, 'inference graph'), inputs, outputs, masks: [], noGradient: [], nodeCount: e.nodes.length };
+}
+
+export function compileTrainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGraph {
+  const shapes = staticShapes(graph, o);
   const params = new Map(graph.parameters.map((p) => [p.name, p]));
   const trainable = new Set(o.trainable ?? graph.parameters.filter((p) => p.trainable).map((p) => p.name));
   for (const t of trainable)
@@ -171,22 +210,6 @@ export function compileTrainingGraph(graph: Graph, o: TrainingGraphOptions): Tra
     outputs.push({ name: `new:${u.param}`, role: 'bn', dims: params.get(u.param)!.shape, dtype: 'float32', of: u.param });
   }
 
-  const elem = (d: TrainingIo['dtype']): OnnxDataType => (d === 'int64' ? DataType.INT64 : DataType.FLOAT);
-  const info = (io: TrainingIo): OnnxValueInfo => ({ name: io.name, elemType: elem(io.dtype), shape: io.dims });
-  const extraOpsets = o.nchwc ? [{ domain: 'com.microsoft.nchwc', version: 1 }] : [];
-  const model = encodeModel({
-    irVersion: 8,
-    opset: TRAINING_OPSET,
-    producerName: 'effnet',
-    producerVersion: '0.1.0',
-    docString: `training graph of ${graph.name}: forward in training mode, loss and backward pass`,
-    graphName: `${graph.name}_training`,
-    nodes: e.nodes,
-    initializers: e.initializers,
-    inputs: inputs.map(info),
-    outputs: outputs.map(info),
-    metadata: { 'effnet.training': 'true' },
-    extraOpsets,
-  });
+  const model = encode(graph, e, inputs, outputs, !!o.nchwc, 'training graph: forward in training mode, loss and backward pass');
   return { model, inputs, outputs, masks: fwd.masks, noGradient, nodeCount: e.nodes.length };
 }
