@@ -4,6 +4,6 @@ export * from './ort.js';
 export { encodeModel } from './onnx-proto.js';
 export type { OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './onnx-proto.js';
 export { compileTrainingGraph, TrainingCompileError, type TrainingGraph, type TrainingGraphOptions, type TrainingIo, type IoRole } from './training/training-graph.js';
-export { hyperValues, stateSlots, type OptimizerPlan } from './training/optimizer.js';
+export { createState, gradNorm, optimizerStep, stateSlots, type OptimizerState } from './training/optimizer.js';
 export * from './training/session.js';
-export { probeNchwc } from './training/nchwc.js';
+export { planNchwc, probeNchwc } from './training/nchwc.js';

@@ -38,7 +38,13 @@ export async function ort(): Promise<typeof Ort> {
   return ortPromise;
 }
 
-async function createSession(bytes: Uint8Array, device: Exclude<OnnxDevice, 'auto'>, o: OnnxLoadOptions, external?: { location: string; bytes: Uint8Array }) {
+async function createSession(
+  bytes: Uint8Array,
+  device: Exclude<OnnxDevice, 'auto'>,
+  o: OnnxLoadOptions,
+  external?: { location: string; bytes: Uint8Array },
+  extra: Ort.InferenceSession.SessionOptions = {},
+) {
   const { InferenceSession, env } = await ort();
   env.logLevel = 'fatal';
   const opts: Ort.InferenceSession.SessionOptions = {
@@ -48,6 +54,7 @@ async function createSession(bytes: Uint8Array, device: Exclude<OnnxDevice, 'aut
     logSeverityLevel: 4,
     ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}),
     ...(external ? { externalData: [{ path: external.location, data: external.bytes }] } : {}),
+    ...extra,
   };
   return InferenceSession.create(bytes, opts);
 }
@@ -57,6 +64,7 @@ export async function openSession(
   model: Uint8Array,
   options: OnnxLoadOptions,
   external?: { location: string; bytes: Uint8Array },
+  extra?: Ort.InferenceSession.SessionOptions,
 ): Promise<{ session: Ort.InferenceSession; device: Exclude<OnnxDevice, 'auto'>; notes: string[] }> {
   const device = options.device ?? 'cpu';
   const order: Exclude<OnnxDevice, 'auto'>[] = device === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [device];
@@ -64,7 +72,7 @@ export async function openSession(
   const notes: string[] = [];
   for (const d of order) {
     try {
-      const session = await createSession(model, d, options, external);
+      const session = await createSession(model, d, options, external, extra);
       if (device === 'auto') notes.push(`picked ${d}`);
       return { session, device: d, notes };
     } catch (err) {

@@ -69,6 +69,17 @@ const conv = fc
     return finish(`conv2d ${JSON.stringify({ ...r, seed: undefined })}`, b, [y], r.seed);
   });
 
+/** Depthwise convs wide enough for ORT's NCHWc kernels (16 channels: a multiple of both block sizes). */
+export const nchwcDepthwise = fc
+  .record({ k: fc.constantFrom(3, 5), s: fc.integer({ min: 1, max: 2 }), d: fc.integer({ min: 1, max: 2 }), extra: fc.nat(4), bias: fc.boolean(), seed })
+  .chain((r) => paddingArb(r.k).map((padding) => ({ ...r, padding })))
+  .map((r) => {
+    const size = r.d * (r.k - 1) + 2 + r.extra;
+    const b = builder('dw', [{ name: 'x', channels: 16, height: size, width: size + 1 }]);
+    const y = b.conv('dw', 'x', { inChannels: 16, outChannels: 16, kernel: r.k, stride: r.s, dilation: r.d, groups: 16, padding: r.padding, bias: r.bias });
+    return finish(`NCHWc depthwise ${JSON.stringify({ ...r, seed: undefined })}`, b, [y], r.seed);
+  });
+
 const convTranspose = fc
   .record({ cin: fc.integer({ min: 1, max: 3 }), cout: fc.integer({ min: 1, max: 3 }), groups: fc.constantFrom(1, 2), k: fc.integer({ min: 1, max: 4 }), s: fc.integer({ min: 1, max: 3 }), h: fc.integer({ min: 2, max: 5 }), w: fc.integer({ min: 2, max: 5 }), bias: fc.boolean(), seed })
   .chain((r) =>
@@ -219,7 +230,11 @@ export function compositeCases(graphs: { everyKind: () => Graph }): GradCase[] {
   const nodes = shared.graph.nodes.map((n): GraphNode => (n.name === 'b' && n.kind === 'conv2d' ? { ...n, params: { weight: 'a.weight' } } : n));
   shared.graph = { ...shared.graph, nodes, parameters: shared.graph.parameters.filter((p) => p.name !== 'b.weight') };
   shared.weights.delete('b.weight');
+  // Pointwise convs on both sides of the weight-gradient switch (batched MatMul vs Transpose + Gemm).
+  const pw = builder('pointwise', [{ name: 'x', channels: 8, height: 2, width: 1 }, { name: 'z', channels: 3, height: 6, width: 5 }]);
+  const pwOut = [pw.conv('pw_gemm', 'x', { inChannels: 8, outChannels: 6, kernel: 1, padding: { mode: 'symmetric' } }), pw.conv('pw_batched', 'z', { inChannels: 3, outChannels: 4, kernel: 1, padding: { mode: 'symmetric' } })];
   return [
+    finish('pointwise convs (Gemm and batched weight gradients)', pw, pwOut, 13),
     { name: 'everyKind (batch statistics)', graph: staticEvery, weights, inputs: new Map([['input', input]]), trainBatchNorm: true },
     { name: 'everyKind (running statistics)', graph: staticEvery, weights, inputs: new Map([['input', input]]), trainBatchNorm: false },
     shared,

@@ -11,11 +11,13 @@ export interface BackwardContext {
   /** Whether a tensor (graph input or node output) needs its gradient. */
   needsGrad(tensor: string): boolean;
   trainable(param: string): boolean;
-  /** A contribution to a tensor's gradient (contributions are summed). */
+  /** A contribution to a tensor's gradient, of its shape or broadcastable to it (contributions are summed). */
   addGrad(tensor: string, grad: string): void;
   /** A contribution to a parameter's gradient (a parameter read by several nodes gets the sum). */
   addParamGrad(param: string, grad: string): void;
   trainBatchNorm: boolean;
+  /** NCHWc block size when depthwise convs may use ORT's NCHWc kernels. */
+  nchwcBlock?: number;
 }
 
 const prod = (d: number[]) => d.reduce((a, b) => a * b, 1);
@@ -49,8 +51,8 @@ export function emitBackward(ctx: BackwardContext, node: GraphNode, dy: string):
     case 'conv2d': {
       const g = convGeometry(e, node);
       if (node.params.bias && ctx.trainable(node.params.bias)) ctx.addParamGrad(node.params.bias, e.reduceSum(dy, [0, 2, 3], false, `${h}/db`));
-      if (ctx.trainable(node.params.weight)) ctx.addParamGrad(node.params.weight, convWeightGrad(e, x, dy, g, h));
-      if (wantX) ctx.addGrad(x, convInputGrad(e, dy, node.params.weight, g, h));
+      if (ctx.trainable(node.params.weight)) ctx.addParamGrad(node.params.weight, convWeightGrad(e, x, dy, g, h, ctx.nchwcBlock));
+      if (wantX) ctx.addGrad(x, convInputGrad(e, dy, node.params.weight, g, h, ctx.nchwcBlock));
       return;
     }
     case 'convTranspose': {
@@ -106,10 +108,10 @@ export function emitBackward(ctx: BackwardContext, node: GraphNode, dy: string):
     }
     case 'globalAvgPool': {
       if (!wantX) return;
-      const inDims = e.shape(x);
-      const [N, C, H, W] = inDims as [number, number, number, number];
-      const scaled = e.mul(e.reshape(dy, [N, C, 1, 1], `${h}/dy4`), e.floatConst([1 / (H * W)]), `${h}/dy_mean`, [N, C, 1, 1]);
-      ctx.addGrad(x, e.t('Expand', [scaled, e.int64Const(inDims)], undefined, `${h}/dx`, inDims));
+      const [N, C, H, W] = e.shape(x) as [number, number, number, number];
+      // dy / HW at [N, C, 1, 1]: broadcast by the sum with the input's other gradient contributions (SE's gate
+      // product), which saves the Expand pass.
+      ctx.addGrad(x, e.mul(e.reshape(dy, [N, C, 1, 1], `${h}/dy4`), e.floatConst([1 / (H * W)]), `${h}/dx_mean`, [N, C, 1, 1]));
       return;
     }
     case 'flatten':
@@ -219,7 +221,8 @@ function batchNormBackward(ctx: BackwardContext, node: Extract<GraphNode, { kind
   const count = prod(dims) / c;
   const wantX = ctx.needsGrad(x);
   const wantGamma = ctx.trainable(p.weight);
-  if (ctx.trainable(p.bias)) ctx.addParamGrad(p.bias, e.reduceSum(dy, axes, false, `${h}/dbeta`));
+  const dbeta = e.reduceSum(dy, axes, true, `${h}/dbeta`);
+  if (ctx.trainable(p.bias)) ctx.addParamGrad(p.bias, e.reshape(dbeta, [c]));
   if (!ctx.trainBatchNorm) {
     // Running statistics: y = gamma * (x - mean) / sqrt(var + eps) + beta, an affine map of x.
     const invStd = e.t('Reciprocal', [e.t('Sqrt', [e.add(p.runningVar, e.floatConst([node.eps]), `${h}/var_eps`, [c])], undefined, `${h}/std`, [c])], undefined, `${h}/inv_std`, [c]);
@@ -231,19 +234,21 @@ function batchNormBackward(ctx: BackwardContext, node: Extract<GraphNode, { kind
     if (wantX) ctx.addGrad(x, e.mul(dy, e.reshape(e.mul(p.weight, invStd, `${h}/scale`, [c]), stat), `${h}/dx`, dims));
     return;
   }
-  const { xhat, invStd } = ctx.saved.get(node.name)! as { xhat: string; invStd: string };
+  const { centred, invStd, scale } = ctx.saved.get(node.name)! as { centred: string; invStd: string; scale: string };
   if (!wantX && !wantGamma) return;
-  const dgamma = e.reduceSum(e.mul(dy, xhat, `${h}/dy_xhat`, dims), axes, true, `${h}/dgamma`);
+  // With xhat = centred * invStd: dgamma = invStd * sum(dy * centred).
+  const dyCentred = e.reduceSum(e.mul(dy, centred, `${h}/dy_centred`, dims), axes, true, `${h}/dy_centred_sum`);
+  const dgamma = e.mul(dyCentred, invStd, `${h}/dgamma`, stat);
   if (wantGamma) ctx.addParamGrad(p.weight, e.reshape(dgamma, [c]));
   if (!wantX) return;
-  // dx = a * (dy - (dbeta + xhat * dgamma) / M) with a = gamma / std: one affine pass over dy, one product, one difference.
-  const dbeta = e.reduceSum(dy, axes, true, `${h}/dbeta_keep`);
-  const a = e.mul(e.reshape(p.weight, stat), invStd, `${h}/a`, stat);
+  // dx = a * (dy - (dbeta + xhat * dgamma) / M) with a = gamma / std
+  //    = a * dy - (a * invStd * dgamma / M) * centred - a * dbeta / M: one affine pass, one product, one difference.
+  const a = e.reshape(scale, stat);
   const aOverM = e.mul(a, e.floatConst([1 / count]), `${h}/a_m`, stat);
-  const k2 = e.mul(aOverM, dgamma, `${h}/k2`, stat);
+  const k2 = e.mul(e.mul(aOverM, invStd, `${h}/a_m_inv_std`, stat), dgamma, `${h}/k2`, stat);
   const k3 = e.t('Neg', [e.mul(aOverM, dbeta, `${h}/k3`, stat)], undefined, `${h}/neg_k3`, stat);
-  const scaled = e.affine(dy, e.reshape(a, [c]), e.reshape(k3, [c]), c, `${h}/dy_scaled`);
-  ctx.addGrad(x, e.sub(scaled, e.mul(xhat, k2, `${h}/xhat_k2`, dims), `${h}/dx`, dims));
+  const scaled = e.affine(dy, scale, e.reshape(k3, [c]), c, `${h}/dy_scaled`);
+  ctx.addGrad(x, e.sub(scaled, e.mul(centred, k2, `${h}/centred_k2`, dims), `${h}/dx`, dims));
 }
 
 /** dL/dx of y = fn(x), from x, y and dy. */

@@ -15,8 +15,11 @@ export interface ForwardResult {
   /** Per node: tensors its backward rule reads (batch statistics, pooling indices, masks, normalised weights). */
   saved: Map<string, Record<string, string>>;
   masks: MaskInput[];
-  /** New BatchNorm running statistics: graph outputs named `new:<parameter>`. */
-  bnUpdates: { param: string; tensor: string }[];
+  /**
+   * Batch statistics of each BatchNorm on batch statistics, for the trainer's running averages: the mean and the
+   * unbiased variance, [C] each, under the running statistic they update.
+   */
+  bnStats: { param: string; tensor: string; momentum: number }[];
 }
 
 export interface ForwardOptions {
@@ -33,12 +36,12 @@ export interface ForwardOptions {
 export function emitTrainingForward(e: TrainingEmitter, graph: Graph, o: ForwardOptions): ForwardResult {
   const saved = new Map<string, Record<string, string>>();
   const masks: MaskInput[] = [];
-  const bnUpdates: ForwardResult['bnUpdates'] = [];
+  const bnStats: ForwardResult['bnStats'] = [];
   for (const node of graph.nodes) {
-    const s = emitNode(e, node, node.inputs, node.name, o, masks, bnUpdates);
+    const s = emitNode(e, node, node.inputs, node.name, o, masks, bnStats);
     if (s) saved.set(node.name, s);
   }
-  return { saved, masks, bnUpdates };
+  return { saved, masks, bnStats };
 }
 
 function emitNode(
@@ -48,7 +51,7 @@ function emitNode(
   out: string,
   o: ForwardOptions,
   masks: MaskInput[],
-  bnUpdates: ForwardResult['bnUpdates'],
+  bnStats: ForwardResult['bnStats'],
 ): Record<string, string> | undefined {
   const dims = e.shape(out);
   switch (node.kind) {
@@ -56,8 +59,13 @@ function emitNode(
       if (o.nchwc?.convs.has(node.name)) o.nchwc.emitConv(e, node, x[0]!, out);
       else e.emit(node, x, out);
       return undefined;
-    case 'convTranspose':
     case 'activation':
+      // SiLU as one fused kernel (ORT's QuickGelu with alpha 1 is x * sigmoid(x)); written out because ORT's
+      // common-subexpression pass would merge the forward Sigmoid with the backward's and block its own fusion.
+      if (node.fn === 'silu') e.nodes.push({ opType: 'QuickGelu', name: out, inputs: [x[0]!], outputs: [out], attributes: { alpha: { float: 1 } }, domain: 'com.microsoft' });
+      else e.emit(node, x, out);
+      return undefined;
+    case 'convTranspose':
     case 'softmax':
     case 'add':
     case 'mul':
@@ -83,16 +91,13 @@ function emitNode(
       const variance = e.t('ReduceSumSquare', [centred], { axes, keepdims: 1 }, `${out}/sumsq`, e.dims.get(mean));
       const biasedVar = e.mul(variance, e.floatConst([1 / count]), `${out}/var`, e.dims.get(mean));
       const invStd = e.t('Reciprocal', [e.t('Sqrt', [e.add(biasedVar, e.floatConst([node.eps]), `${out}/var_eps`)], undefined, `${out}/std`)], undefined, `${out}/inv_std`, e.dims.get(mean));
-      const xhat = e.mul(centred, invStd, `${out}/xhat`, dims);
-      e.op('BatchNormalization', out, [xhat, p.weight, p.bias, e.floatConst(new Array(c).fill(0), [c]), e.floatConst(new Array(c).fill(1), [c])], [out], { epsilon: { float: 0 } }, 'effnet batchNorm (batch statistics)');
-      // Running averages, PyTorch's convention: new = (1 - momentum) * old + momentum * batch (unbiased variance).
-      const m = node.momentum;
+      // y = (x - mean) * (gamma / std) + beta in one affine pass over the centred input, which the backward keeps.
+      const scale = e.mul(p.weight, e.reshape(invStd, [c]), `${out}/scale`, [c]);
+      e.op('BatchNormalization', out, [centred, scale, p.bias, e.floatConst(new Array(c).fill(0), [c]), e.floatConst(new Array(c).fill(1), [c])], [out], { epsilon: { float: 0 } }, 'effnet batchNorm (batch statistics)');
       const flat = (t: string) => e.reshape(t, [c]);
-      const unbiased = e.mul(flat(variance), e.floatConst([1 / Math.max(1, count - 1)]), `${out}/unbiased_var`);
-      const newMean = e.add(e.mul(p.runningMean, e.floatConst([1 - m])), e.mul(flat(mean), e.floatConst([m])), `new:${p.runningMean}`, [c]);
-      const newVar = e.add(e.mul(p.runningVar, e.floatConst([1 - m])), e.mul(unbiased, e.floatConst([m])), `new:${p.runningVar}`, [c]);
-      bnUpdates.push({ param: p.runningMean, tensor: newMean }, { param: p.runningVar, tensor: newVar });
-      return { xhat, invStd };
+      const unbiased = e.mul(flat(variance), e.floatConst([1 / Math.max(1, count - 1)]), `${out}/unbiased_var`, [c]);
+      bnStats.push({ param: p.runningMean, tensor: flat(mean), momentum: node.momentum }, { param: p.runningVar, tensor: unbiased, momentum: node.momentum });
+      return { centred, invStd, scale };
     }
     case 'dropout':
     case 'dropPath': {

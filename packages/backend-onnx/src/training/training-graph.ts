@@ -5,7 +5,6 @@ import { TRAINING_OPSET, TrainingEmitter } from './emitter.js';
 import { emitTrainingForward, type MaskInput } from './forward.js';
 import { emitLoss } from './losses.js';
 import type { NchwcPlan } from './nchwc.js';
-import { emitOptimizer, type OptimizerPlan } from './optimizer.js';
 
 export interface TrainingGraphOptions {
   /** The batch size the graph is compiled for (every shape in a training graph is static). */
@@ -28,12 +27,10 @@ export interface TrainingGraphOptions {
   inputGrads?: boolean;
   /** Depthwise convs through ORT's NCHWc kernels. */
   nchwc?: NchwcPlan | null;
-  /** Apply the optimizer step in the graph: new weights and optimizer state come out instead of gradients. */
-  optimizer?: OptimizerPlan;
 }
 
-/** Inputs: image, target, param, buffer, mask, seed, hyper, state. Outputs: loss, output, grad, bn, weight, state, norm. */
-export type IoRole = 'image' | 'param' | 'buffer' | 'mask' | 'target' | 'seed' | 'hyper' | 'state' | 'loss' | 'output' | 'grad' | 'bn' | 'weight' | 'norm';
+/** Inputs: image, target, param, buffer, mask, seed. Outputs: loss, output, grad, stat (BatchNorm batch statistics). */
+export type IoRole = 'image' | 'param' | 'buffer' | 'mask' | 'target' | 'seed' | 'loss' | 'output' | 'grad' | 'stat';
 
 export interface TrainingIo {
   name: string;
@@ -47,8 +44,10 @@ export interface TrainingIo {
 export interface TrainingGraph {
   model: Uint8Array;
   inputs: TrainingIo[];
-  /** loss, the graph outputs, `grad:<param>` (or new weights and state with an in-graph optimizer), `new:<running stat>`. */
+  /** loss, the graph outputs, `grad:<param>`, and `stat:<running statistic>` (the batch mean or unbiased variance). */
   outputs: TrainingIo[];
+  /** PyTorch's BatchNorm momentum for each running statistic with a `stat:` output. */
+  momentum: Map<string, number>;
   masks: MaskInput[];
   /** Trainable parameters the loss does not reach (PyTorch leaves their .grad None and optimizers skip them). */
   noGradient: string[];
@@ -102,7 +101,7 @@ export function compileEvalGraph(graph: Graph, o: { batch: number; height?: numb
     ...graph.parameters.map((p): TrainingIo => ({ name: p.name, role: p.trainable ? 'param' : 'buffer', dims: p.shape, dtype: 'float32' })),
   ];
   const outputs = graph.outputs.map((out): TrainingIo => ({ name: out, role: 'output', dims: e.shape(out), dtype: 'float32' }));
-  return { model: encode(graph, e, inputs, outputs, !!o.nchwc, 'inference graph'), inputs, outputs, masks: [], noGradient: [], nodeCount: e.nodes.length };
+  return { model: encode(graph, e, inputs, outputs, !!o.nchwc, 'inference graph'), inputs, outputs, masks: [], noGradient: [], nodeCount: e.nodes.length, momentum: new Map() };
 }
 
 export function compileTrainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGraph {
@@ -157,13 +156,23 @@ export function compileTrainingGraph(graph: Graph, o: TrainingGraphOptions): Tra
     addGrad: (t, g) => push(grads, t, g),
     addParamGrad: (p, g) => push(paramGrads, p, g),
     trainBatchNorm: trainBn,
+    ...(o.nchwc ? { nchwcBlock: o.nchwc.blockSize } : {}),
+  };
+  // The total gradient of a tensor, at its shape: contributions that only broadcast to it (a pooled gradient)
+  // are added to a full one, or expanded when there is none.
+  const total = (tensor: string, parts: string[]): string => {
+    const dims = e.shape(tensor);
+    const full = (t: string) => e.shape(t).every((d, i) => d === dims[i]);
+    const ordered = [...parts.filter(full), ...parts.filter((t) => !full(t))];
+    const sum = e.sum(ordered, `grad/${tensor}/total`);
+    return full(ordered[0]!) ? sum : e.t('Expand', [sum, e.int64Const(dims)], undefined, `grad/${tensor}/expand`, dims);
   };
   for (let i = graph.nodes.length - 1; i >= 0; i--) {
     const node = graph.nodes[i]!;
     const parts = grads.get(node.name);
     if (!parts) continue;
     grads.delete(node.name);
-    emitBackward(ctx, node, e.sum(parts, `grad/${node.name}/total`));
+    emitBackward(ctx, node, total(node.name, parts));
   }
 
   const inputs: TrainingIo[] = [];
@@ -188,28 +197,22 @@ export function compileTrainingGraph(graph: Graph, o: TrainingGraphOptions): Tra
     if (!parts) noGradient.push(p.name);
     else summed.set(p.name, e.sum(parts, `grad:${p.name}/total`));
   }
-  if (o.optimizer) {
-    const r = emitOptimizer(e, o.optimizer, summed, params);
-    inputs.push(...r.inputs);
-    outputs.push(...r.outputs);
-  } else {
-    for (const [p, g] of summed) {
-      alias(g, `grad:${p}`);
-      outputs.push({ name: `grad:${p}`, role: 'grad', dims: params.get(p)!.shape, dtype: 'float32', of: p });
-    }
+  for (const [p, g] of summed) {
+    alias(g, `grad:${p}`);
+    outputs.push({ name: `grad:${p}`, role: 'grad', dims: params.get(p)!.shape, dtype: 'float32', of: p });
   }
   if (o.inputGrads)
     for (const inp of graph.inputs) {
       const parts = grads.get(inp.name);
       if (!parts) continue;
-      alias(e.sum(parts), `grad:${inp.name}`);
+      alias(total(inp.name, parts), `grad:${inp.name}`);
       outputs.push({ name: `grad:${inp.name}`, role: 'grad', dims: e.shape(inp.name), dtype: 'float32', of: inp.name });
     }
-  for (const u of fwd.bnUpdates) {
-    alias(u.tensor, `new:${u.param}`);
-    outputs.push({ name: `new:${u.param}`, role: 'bn', dims: params.get(u.param)!.shape, dtype: 'float32', of: u.param });
+  for (const u of fwd.bnStats) {
+    alias(u.tensor, `stat:${u.param}`);
+    outputs.push({ name: `stat:${u.param}`, role: 'stat', dims: params.get(u.param)!.shape, dtype: 'float32', of: u.param });
   }
 
   const model = encode(graph, e, inputs, outputs, !!o.nchwc, 'training graph: forward in training mode, loss and backward pass');
-  return { model, inputs, outputs, masks: fwd.masks, noGradient, nodeCount: e.nodes.length };
+  return { model, inputs, outputs, masks: fwd.masks, noGradient, nodeCount: e.nodes.length, momentum: new Map(fwd.bnStats.map((u) => [u.param, u.momentum])) };
 }
