@@ -2,8 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxBackend } from '@effnet/backend-onnx';
-import { buildEfficientNet, compound, float32Tensor, randomWeights, readSafetensors, seededRandom, type Tensor } from '@effnet/core';
+import { buildEfficientNet, compound, randomWeights, readSafetensors } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
+import { textureBatch } from '../../../testing/graphs.js';
 import { maxDiff } from '../../../testing/peers.js';
 import { lastStagesPrefixes, selectTrainable } from '@effnet/core';
 import { saveWeights, selectRuntime, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
@@ -11,31 +12,7 @@ import { saveWeights, selectRuntime, tf, TfjsBackend, TfjsModel, toNhwc as nhwc,
 const RES = 64;
 const CLASSES = 4;
 
-/** Four textures (horizontal stripes, vertical stripes, checkerboard, centre blob) with random phase, colour and noise. */
-function batch(n: number, seed: number): { x: Tensor; labels: Int32Array } {
-  const rnd = seededRandom(seed);
-  const x = float32Tensor([n, 3, RES, RES]);
-  const d = x.data as Float32Array;
-  const labels = new Int32Array(n);
-  for (let b = 0; b < n; b++) {
-    const k = Math.floor(rnd() * CLASSES);
-    labels[b] = k;
-    const period = 6 + Math.floor(rnd() * 6);
-    const phase = rnd() * period;
-    const colour = [rnd(), rnd(), rnd()];
-    for (let i = 0; i < RES; i++)
-      for (let j = 0; j < RES; j++) {
-        const s =
-          k === 0 ? Math.sin((2 * Math.PI * (i + phase)) / period)
-          : k === 1 ? Math.sin((2 * Math.PI * (j + phase)) / period)
-          : k === 2 ? Math.sign(Math.sin((2 * Math.PI * (i + phase)) / period) * Math.sin((2 * Math.PI * (j + phase)) / period))
-          : Math.exp(-((i - 32) ** 2 + (j - 32) ** 2) / (2 * (period * 1.5) ** 2)) * 2 - 0.5;
-        for (let c = 0; c < 3; c++) d[((b * 3 + c) * RES + i) * RES + j] = s * (0.5 + colour[c]!) + 0.3 * (rnd() - 0.5);
-      }
-  }
-  return { x, labels };
-}
-
+const batch = (n: number, seed: number) => textureBatch(n, seed, RES, CLASSES);
 
 describe('training on tfjs wasm', () => {
   it('a compound-scaled model (phi = -3, 64 px) learns, saves, and reloads in the ONNX backend with the same predictions', async () => {
