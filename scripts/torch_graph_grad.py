@@ -4,8 +4,11 @@ the image input, the outputs and the new BatchNorm running statistics.
 
 Usage: torch_graph_grad.py <case dir> [<case dir> ...]
 Each case dir holds graph.json, tensors.safetensors (parameters by name, the image as "input:<name>", seeds as
-"seed:<output>", dropout/drop-path masks as "mask:<node>") and meta.json ({"trainBatchNorm": bool}); the script
-writes result.safetensors there ("grad:<param or input>", "out:<output>", "new:<running stat>").
+"seed:<output>", dropout/drop-path masks as "mask:<node>", loss targets as "target:<name>") and meta.json
+({"trainBatchNorm": bool, "loss": an effnet LossSpec or absent}). With a loss, the objective is that loss, computed
+by the peers' own code where they have it (effdet's focal and Huber losses, segmentation_models_pytorch's DiceLoss,
+torch's cross_entropy); without one, sum_o <output_o, seed_o>. The script writes result.safetensors there
+("grad:<param or input>", "out:<output>", "new:<running stat>", "loss").
 """
 import json
 import math
@@ -129,6 +132,32 @@ def run(graph, p, inputs, masks, train_bn):
     return vals, new_stats
 
 
+def loss_term(term, vals, targets):
+    out = vals[term["output"]]
+    kind = term["kind"]
+    if kind == "softmaxCrossEntropy":
+        ii = term.get("ignoreIndex")
+        return F.cross_entropy(out, targets[term["target"]].long(), ignore_index=-100 if ii is None else ii,
+                               label_smoothing=term.get("labelSmoothing", 0.0))
+    if kind == "sigmoidFocal":
+        from effdet.loss import new_focal_loss
+        t = targets[term["target"]].double()
+        valid = (t != term.get("ignoreValue", -2)).double()
+        per = new_focal_loss(out, t * valid, alpha=term.get("alpha", 0.25), gamma=term.get("gamma", 1.5),
+                             normalizer=targets[term["normalizer"]].double().reshape(()), label_smoothing=0.0)
+        return (per * valid).sum()
+    if kind == "huber":
+        from effdet.loss import huber_loss
+        return huber_loss(out, targets[term["target"]].double(), delta=term.get("delta", 0.1),
+                          weights=targets[term["mask"]].double(), size_average=False) / targets[term["normalizer"]].double().reshape(())
+    if kind == "dice":
+        from segmentation_models_pytorch.losses import DiceLoss
+        fn = DiceLoss("multiclass", from_logits=True, smooth=term.get("smooth", 0.0), ignore_index=term.get("ignoreIndex"),
+                      eps=term.get("eps", 1e-7))
+        return fn(out, targets[term["target"]].long())
+    raise ValueError(f"unknown loss term {kind}")
+
+
 def main():
     for case in sys.argv[1:]:
         with open(os.path.join(case, "graph.json")) as f:
@@ -144,7 +173,11 @@ def main():
         inputs = {i["name"]: tensors["input:" + i["name"]].double().requires_grad_(True) for i in graph["inputs"]}
         masks = {k: v.double() for k, v in tensors.items() if k.startswith("mask:")}
         vals, new_stats = run(graph, p, inputs, masks, meta["trainBatchNorm"])
-        loss = sum((vals[o] * tensors["seed:" + o].double()).sum() for o in graph["outputs"])
+        if meta.get("loss"):
+            targets = {k[len("target:"):]: v for k, v in tensors.items() if k.startswith("target:")}
+            loss = sum(term.get("weight", 1.0) * loss_term(term, vals, targets) for term in meta["loss"]["terms"])
+        else:
+            loss = sum((vals[o] * tensors["seed:" + o].double()).sum() for o in graph["outputs"])
         leaves = [(n, t) for n, t in list(p.items()) + list(inputs.items()) if t.requires_grad]
         grads = torch.autograd.grad(loss, [t for _, t in leaves], allow_unused=True)
         out = {}
@@ -154,6 +187,7 @@ def main():
             out["out:" + o] = vals[o].detach().float()
         for name, t in new_stats.items():
             out["new:" + name] = t.float()
+        out["loss"] = loss.detach().float().reshape(1)
         write_safetensors(os.path.join(case, "result.safetensors"), out)
 
 

@@ -26,19 +26,23 @@ export type LossTerm =
    */
   | { kind: 'softmaxCrossEntropy'; output: string; target: string; labelSmoothing?: number; ignoreIndex?: number; weight?: number }
   /**
-   * effdet's focal loss on logits against float {0, 1} targets of the same shape: alpha-balanced, (1 - p_t)^gamma
-   * modulated BCE; elements whose `target` is `ignoreValue` (effdet: -2) count for nothing. The sum is divided by the
-   * scalar float32 target `normalizer` (effdet: number of positive anchors + 1).
+   * effdet's focal loss (new_focal_loss, no label smoothing) on logits against float {0, 1} targets of the same
+   * shape: alpha-balanced, (1 - p_t)^gamma-modulated binary cross-entropy, summed and divided by the scalar float32
+   * target `normalizer` (effdet: number of positive anchors + 1). Elements whose target is `ignoreValue` count for
+   * nothing (effdet marks every class of an ignored anchor -2). Defaults: alpha 0.25, gamma 1.5, ignoreValue -2.
    */
   | { kind: 'sigmoidFocal'; output: string; target: string; normalizer: string; alpha?: number; gamma?: number; ignoreValue?: number; weight?: number }
   /**
-   * Huber loss (delta) of `output` against `target`, summed where the float `mask` (same shape, 0 or 1) is 1 and divided by
-   * the scalar `normalizer` (effdet: positives + 1, times 4 box coordinates).
+   * effdet's Huber loss (delta, default 0.1) of `output` against `target`, weighted by the float `mask` (same shape;
+   * effdet: target != 0), summed and divided by the scalar `normalizer` (effdet: (positives + 1) * 4). effdet weights
+   * the box loss 50 against the class loss: that is this term's `weight`.
    */
   | { kind: 'huber'; output: string; target: string; mask: string; normalizer: string; delta?: number; weight?: number }
   /**
-   * segmentation_models_pytorch's multiclass DiceLoss (from_logits, mean over classes present in the batch,
-   * smooth 0, eps 1e-7): softmax of `output` [N, C, H, W] against int64 labels [N, H, W], `ignoreIndex` masked out.
+   * segmentation_models_pytorch's multiclass DiceLoss (from_logits): softmax of `output` [N, C, H, W] against int64
+   * labels [N, H, W], per class over the whole batch 1 - (I + smooth) / max((sum p + sum t) / 2 + smooth, eps), zero
+   * for classes absent from the batch, mean over all C classes; `ignoreIndex` pixels masked out. Defaults: smooth 0,
+   * eps 1e-7.
    */
   | { kind: 'dice'; output: string; target: string; ignoreIndex?: number; smooth?: number; eps?: number; weight?: number };
 
