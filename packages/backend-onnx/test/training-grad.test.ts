@@ -8,7 +8,7 @@ import { everyKind } from '../../../testing/graphs.js';
 import { describeWithPeers, maxDiff, runPython } from '../../../testing/peers.js';
 import { planNchwc, probeNchwc } from '../src/index.js';
 import { CASES, compositeCases, nchwcDepthwise } from './grad-cases.js';
-import { directional, type GradCase, masksFor, vjp, type VjpResult } from './training-harness.js';
+import { directional, type GradCase, masksFor, seededObjective, vjp, type VjpResult } from './training-harness.js';
 
 /**
  * Every node kind's backward rule, on small graphs drawn by fast-check (shapes, strides, groups, dilations, the
@@ -93,6 +93,7 @@ describeWithPeers(['torch'], 'backward rules agree with PyTorch autograd (float6
         dirs.push(dir);
         // Our graph returns the batch statistics; the running averages follow as the trainer computes them.
         const values = new Map(r.values);
+        values.set('loss', Float32Array.of(seededObjective(r.values, r.seeds)));
         for (const [stat, m] of r.tg.momentum) {
           const old = c.weights.get(stat)!.data as Float32Array;
           const batch = r.values.get(`stat:${stat}`)!;

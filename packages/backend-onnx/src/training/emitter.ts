@@ -96,9 +96,16 @@ export class TrainingEmitter extends Emitter {
     return this.t('Slice', inputs, undefined, hint, dims);
   }
 
-  /** Per-channel y = x * a + b for NCHW or [N, C] x and [C] a, b: one pass (BatchNormalization with mean 0, var 1, eps 0). */
-  affine(x: string, a: string, b: string, channels: number, hint = 'affine'): string {
-    return this.t('BatchNormalization', [x, a, b, this.floatConst(new Array(channels).fill(0), [channels]), this.floatConst(new Array(channels).fill(1), [channels])], { epsilon: { float: 0 } }, hint, this.dims.get(x));
+  /**
+   * Per-channel y = x * a + b for NCHW or [N, C] x and [C] a, b: one pass (BatchNormalization with mean 0, var 1,
+   * eps 0). `out` names the result instead of a fresh name.
+   */
+  affine(x: string, a: string, b: string, channels: number, hint = 'affine', out?: string): string {
+    const inputs = [x, a, b, this.floatConst(new Array(channels).fill(0), [channels]), this.floatConst(new Array(channels).fill(1), [channels])];
+    const attrs = { epsilon: { float: 0 } };
+    if (!out) return this.t('BatchNormalization', inputs, attrs, hint, this.dims.get(x));
+    this.op('BatchNormalization', out, inputs, [out], attrs);
+    return out;
   }
 }
 

@@ -88,14 +88,14 @@ function emitNode(
       // Two passes (mean, then mean of squared deviations): E[x^2] - E[x]^2 loses digits when |mean| >> std.
       const mean = e.reduceMean(x[0]!, axes, true, `${out}/mean`);
       const centred = e.sub(x[0]!, mean, `${out}/centred`, dims);
-      const variance = e.t('ReduceSumSquare', [centred], { axes, keepdims: 1 }, `${out}/sumsq`, e.dims.get(mean));
-      const biasedVar = e.mul(variance, e.floatConst([1 / count]), `${out}/var`, e.dims.get(mean));
+      const sumSq = e.t('ReduceSumSquare', [centred], { axes, keepdims: 1 }, `${out}/sumsq`, e.dims.get(mean));
+      const biasedVar = e.mul(sumSq, e.floatConst([1 / count]), `${out}/var`, e.dims.get(mean));
       const invStd = e.t('Reciprocal', [e.t('Sqrt', [e.add(biasedVar, e.floatConst([node.eps]), `${out}/var_eps`)], undefined, `${out}/std`)], undefined, `${out}/inv_std`, e.dims.get(mean));
       // y = (x - mean) * (gamma / std) + beta in one affine pass over the centred input, which the backward keeps.
       const scale = e.mul(p.weight, e.reshape(invStd, [c]), `${out}/scale`, [c]);
-      e.op('BatchNormalization', out, [centred, scale, p.bias, e.floatConst(new Array(c).fill(0), [c]), e.floatConst(new Array(c).fill(1), [c])], [out], { epsilon: { float: 0 } }, 'effnet batchNorm (batch statistics)');
+      e.affine(centred, scale, p.bias, c, out, out);
       const flat = (t: string) => e.reshape(t, [c]);
-      const unbiased = e.mul(flat(variance), e.floatConst([1 / Math.max(1, count - 1)]), `${out}/unbiased_var`, [c]);
+      const unbiased = e.mul(flat(sumSq), e.floatConst([1 / Math.max(1, count - 1)]), `${out}/unbiased_var`, [c]);
       bnStats.push({ param: p.runningMean, tensor: flat(mean), momentum: node.momentum }, { param: p.runningVar, tensor: unbiased, momentum: node.momentum });
       return { centred, invStd, scale };
     }

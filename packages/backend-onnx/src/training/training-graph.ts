@@ -58,10 +58,6 @@ export class TrainingCompileError extends EffnetError {
   override name = 'TrainingCompileError';
 }
 
-/**
- * Differentiates a graph: forward in training mode, the loss, then one backward rule per node in reverse order, all
- * in one ONNX graph whose inputs are the images, targets, parameters, running statistics and dropout masks.
- */
 function staticShapes(graph: Graph, o: { batch: number; height?: number; width?: number }) {
   // Shapes check the wiring; parameters may be shared between nodes (their gradients add up).
   const shapes = inferShapes(graph, { batch: o.batch, ...(o.height !== undefined ? { height: o.height } : {}), ...(o.width !== undefined ? { width: o.width } : {}) });
@@ -104,6 +100,11 @@ export function compileEvalGraph(graph: Graph, o: { batch: number; height?: numb
   return { model: encode(graph, e, inputs, outputs, !!o.nchwc, 'inference graph'), inputs, outputs, masks: [], noGradient: [], nodeCount: e.nodes.length, momentum: new Map() };
 }
 
+/**
+ * Differentiates a graph: forward in training mode, the loss, then one backward rule per node in reverse order, all
+ * in one ONNX graph whose inputs are the images, targets, parameters, running statistics and dropout masks, and
+ * whose outputs are the loss, the graph's outputs, the gradients and the BatchNorm batch statistics.
+ */
 export function compileTrainingGraph(graph: Graph, o: TrainingGraphOptions): TrainingGraph {
   const shapes = staticShapes(graph, o);
   const params = new Map(graph.parameters.map((p) => [p.name, p]));
