@@ -74,3 +74,13 @@ export function textureBatch(n: number, seed: number, res: number, classes = 4):
   }
   return { x, labels };
 }
+
+/** How many rows of [n, classes] logits have their largest value at the label. */
+export function countCorrect(logits: Float32Array, labels: Int32Array, classes: number): number {
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const row = Array.from(logits.slice(i * classes, (i + 1) * classes));
+    if (row.indexOf(Math.max(...row)) === labels[i]) correct++;
+  }
+  return correct;
+}

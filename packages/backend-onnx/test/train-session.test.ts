@@ -1,6 +1,6 @@
 import { buildEfficientNet, compound, getBackend, InvalidSpecError, learningRate, randomWeights, selectTrainable, canTrain, type Tensor } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
-import { nontrivialWeights, randomInput, textureBatch } from '../../../testing/graphs.js';
+import { countCorrect, nontrivialWeights, randomInput, textureBatch } from '../../../testing/graphs.js';
 import { maxDiff } from '../../../testing/peers.js';
 import { InputError, OnnxBackend, type OnnxTrainerOptions } from '../src/index.js';
 
@@ -120,11 +120,7 @@ describe('OnnxTrainSession', () => {
     const runner = await backend.load(graph, s.weights());
     const logits = (await runner.run(test.x)).logits!.data as Float32Array;
     await runner.dispose();
-    let correct = 0;
-    for (let i = 0; i < 32; i++) {
-      const row = Array.from(logits.slice(i * CLASSES, (i + 1) * CLASSES));
-      if (row.indexOf(Math.max(...row)) === test.labels[i]) correct++;
-    }
+    const correct = countCorrect(logits, test.labels, CLASSES);
     console.info(`held-out accuracy ${correct}/32`);
     expect(correct / 32).toBeGreaterThan(0.6);
     s.dispose();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { OnnxBackend } from '@effnet/backend-onnx';
 import { buildEfficientNet, compound, randomWeights, readSafetensors } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
-import { textureBatch } from '../../../testing/graphs.js';
+import { countCorrect, textureBatch } from '../../../testing/graphs.js';
 import { maxDiff } from '../../../testing/peers.js';
 import { lastStagesPrefixes, selectTrainable } from '@effnet/core';
 import { saveWeights, selectRuntime, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
@@ -55,11 +55,7 @@ describe('training on tfjs wasm', () => {
     tfjs.dispose();
     const { diff, scale } = maxDiff(fromTfjs, fromOnnx);
     expect(diff).toBeLessThanOrEqual(1e-4 * scale);
-    let correct = 0;
-    for (let i = 0; i < 32; i++) {
-      const row = Array.from(fromOnnx.slice(i * CLASSES, (i + 1) * CLASSES));
-      if (row.indexOf(Math.max(...row)) === test.labels[i]) correct++;
-    }
+    const correct = countCorrect(fromOnnx, test.labels, CLASSES);
     console.info(`held-out accuracy ${correct}/32`);
     expect(correct / 32).toBeGreaterThan(0.8);
     trainer.dispose();
