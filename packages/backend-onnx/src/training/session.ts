@@ -103,7 +103,9 @@ export class OnnxTrainSession implements TrainSession {
     const device = options.device ?? 'cpu';
     const notes: string[] = [];
     let block: number | null = null;
-    if (options.nchwc !== false && (device === 'cpu' || device === 'auto')) {
+    // The NCHWc kernels are CPU kernels: with 'auto' a GPU provider may take the graph, so only an explicit (or
+    // default) cpu device uses them.
+    if (options.nchwc !== false && device === 'cpu') {
       block = await probeNchwc(options.threads);
       if (block === null && options.nchwc === true) notes.push('NCHWc kernels unavailable in this onnxruntime build: standard operators');
       else if (block !== null) notes.push(`depthwise convs on ORT's NCHWc kernels (block ${block})`);
