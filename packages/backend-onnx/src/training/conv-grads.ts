@@ -1,5 +1,5 @@
 import type { TrainingEmitter } from './emitter.js';
-import { emitNchwcDepthwise } from './nchwc.js';
+import { blocked, emitNchwcDepthwise, nchwcConv } from './nchwc.js';
 
 /** A convolution with every size resolved: NCHW dims of its input and output, explicit [top, left, bottom, right] pads. */
 export interface ConvGeometry {
@@ -94,15 +94,20 @@ export function convWeightGrad(e: TrainingEmitter, x: string, dy: string, g: Con
     return kh2 === kh && kw2 === kw ? t : e.slice(t, [0, 0], [kh, kw], [2, 3], undefined, `${hint}/dw_crop`, [d[0]!, d[1]!, kh, kw]);
   };
   if (isDepthwise(g)) {
-    const xr = e.reshape(x, [1, N * I, H, W], `${hint}/x_nc`);
-    const k = e.reshape(dy, [N * I, 1, Ho, Wo], `${hint}/dy_nc`);
     const dims = [1, N * I, kh2, kw2];
-    const r = crop(
-      nchwcBlock && (N * I) % nchwcBlock === 0
-        ? emitNchwcDepthwise(e, xr, k, { channels: N * I, kernel: [Ho, Wo], stride: g.dilation, dilation: g.stride, pads: g.pads, outDims: dims }, e.fresh(`${hint}/dw_nc`), hint)
-        : e.t('Conv', [xr, k], { ...convAttrs, group: N * I }, `${hint}/dw_nc`, dims),
-    );
-    const summed = e.reduceSum(e.reshape(r, [N, I, kh * kw], `${hint}/dw_n`), [0], false, `${hint}/dw_sum`);
+    let r: string;
+    if (nchwcBlock && I % nchwcBlock === 0) {
+      // The NCHWc layout of x [N, C, H, W] is that of [1, N*C, H, W] (blocks never straddle samples when C is a
+      // multiple of the block), so the forward pass's reordered input and the reordered dy serve as they are.
+      const xb = e.reshape(blocked(e, x, [N, I, H, W], `${hint}/x`), [1, N * I, H, W], `${hint}/x_nc`);
+      const kb = e.reshape(blocked(e, dy, [N, I, Ho, Wo], `${hint}/dy`), [N * I, 1, Ho, Wo], `${hint}/dy_nc`);
+      r = nchwcConv(e, xb, kb, { channels: N * I, kernel: [Ho, Wo], stride: g.dilation, dilation: g.stride, pads: g.pads, outDims: dims }, e.fresh(`${hint}/dw_nc`), hint);
+    } else {
+      const xr = e.reshape(x, [1, N * I, H, W], `${hint}/x_nc`);
+      const k = e.reshape(dy, [N * I, 1, Ho, Wo], `${hint}/dy_nc`);
+      r = e.t('Conv', [xr, k], { ...convAttrs, group: N * I }, `${hint}/dw_nc`, dims);
+    }
+    const summed = e.reduceSum(e.reshape(crop(r), [N, I, kh * kw], `${hint}/dw_n`), [0], false, `${hint}/dw_sum`);
     return e.reshape(summed, [I, 1, kh, kw], `${hint}/dw`);
   }
   const Ig = I / G;

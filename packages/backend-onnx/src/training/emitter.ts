@@ -16,6 +16,8 @@ export class TrainingEmitter extends Emitter {
   private count = 0;
   /** Static dimensions of graph tensors and of the intermediates the rules record. */
   readonly dims = new Map<string, number[]>();
+  /** Derived tensors computed once and shared by the rules that need them (keyed by what they derive from). */
+  readonly memo = new Map<string, string>();
 
   constructor(shapes: Map<string, Shape>) {
     super(TRAINING_OPSET, false, new Map(), shapes, true);

@@ -23,32 +23,51 @@ const isDepthwiseNode = (n: GraphNode): n is Extract<GraphNode, { kind: 'conv2d'
   n.kind === 'conv2d' && n.groups > 1 && n.groups === n.inChannels && n.groups === n.outChannels;
 
 /**
- * Depthwise weight [C, 1, kh, kw] -> MLAS's OIHWBo order (channel blocks of `block`, block innermost), same dims.
- * That order is the NCHWc layout of the weight viewed as a [1, C, kh, kw] image, so ReorderInput does it; a
- * Reshape/Transpose/Reshape measured 20x slower when the "weight" is a whole gradient (the weight-gradient conv).
+ * `t` viewed as the NCHW tensor `dims`, in NCHWc layout: reordered once per tensor and shared by every NCHWc conv
+ * that reads it (a depthwise conv's input serves its forward pass and its weight gradient; dy serves the input and
+ * the weight gradient).
  */
-export function reorderDepthwiseWeight(e: TrainingEmitter, w: string, c: number, kh: number, kw: number, hint: string): string {
-  const image = e.reshape(w, [1, c, kh, kw], `${hint}/w_image`);
-  const blocked = e.t('ReorderInput', [image], undefined, `${hint}/w_blocked`, [1, c, kh, kw], NCHWC_DOMAIN);
-  return e.reshape(blocked, [c, 1, kh, kw], `${hint}/w_nchwc`);
+export function blocked(e: TrainingEmitter, t: string, dims: number[], hint: string): string {
+  const key = `nchwc:${t}:${dims.join('x')}`;
+  let b = e.memo.get(key);
+  if (!b) {
+    b = e.t('ReorderInput', [e.reshape(t, dims, `${hint}/image`)], undefined, `${hint}/blocked`, dims, NCHWC_DOMAIN);
+    e.memo.set(key, b);
+  }
+  return b;
 }
 
-/** A depthwise conv through NCHWc kernels: ReorderInput, Conv (reordered weight), ReorderOutput. */
-export function emitNchwcDepthwise(
-  e: TrainingEmitter,
-  x: string,
-  w: string,
-  o: { channels: number; kernel: [number, number]; stride: [number, number]; dilation: [number, number]; pads: number[]; bias?: string; outDims: number[] },
-  out: string,
-  hint: string,
-): string {
-  const [kh, kw] = o.kernel;
-  const wr = reorderDepthwiseWeight(e, w, o.channels, kh, kw, hint);
-  const xr = e.t('ReorderInput', [x], undefined, `${hint}/x_nchwc`, undefined, NCHWC_DOMAIN);
-  const y = e.t('Conv', [xr, wr, ...(o.bias ? [o.bias] : [])], { kernel_shape: o.kernel, strides: o.stride, dilations: o.dilation, pads: o.pads, group: o.channels }, `${hint}/y_nchwc`, undefined, NCHWC_DOMAIN);
+/**
+ * Depthwise weight [C, 1, kh, kw] -> MLAS's OIHWBo order (channel blocks, block innermost), same dims. That order is
+ * the NCHWc layout of the weight viewed as a [1, C, kh, kw] image, so ReorderInput does it; a Reshape/Transpose/
+ * Reshape measured 20x slower when the "weight" is a whole gradient (the weight-gradient conv).
+ */
+export function reorderDepthwiseWeight(e: TrainingEmitter, w: string, c: number, kh: number, kw: number, hint: string): string {
+  return e.reshape(blocked(e, w, [1, c, kh, kw], `${hint}/w`), [c, 1, kh, kw], `${hint}/w_nchwc`);
+}
+
+export interface DepthwiseConv {
+  channels: number;
+  kernel: [number, number];
+  stride: [number, number];
+  dilation: [number, number];
+  pads: number[];
+  bias?: string;
+  outDims: number[];
+}
+
+/** An NCHWc depthwise conv of already reordered input and weight, back to NCHW as `out`. */
+export function nchwcConv(e: TrainingEmitter, xBlocked: string, wBlocked: string, o: DepthwiseConv, out: string, hint: string): string {
+  const y = e.t('Conv', [xBlocked, wBlocked, ...(o.bias ? [o.bias] : [])], { kernel_shape: o.kernel, strides: o.stride, dilations: o.dilation, pads: o.pads, group: o.channels }, `${hint}/y_nchwc`, undefined, NCHWC_DOMAIN);
   e.nodes.push({ opType: 'ReorderOutput', name: out, inputs: [y], outputs: [out], attributes: { channels: o.channels }, domain: NCHWC_DOMAIN });
   e.dims.set(out, o.outDims);
   return out;
+}
+
+/** A depthwise conv through NCHWc kernels: ReorderInput (shared), Conv (reordered weight), ReorderOutput. */
+export function emitNchwcDepthwise(e: TrainingEmitter, x: string, w: string, o: DepthwiseConv, out: string, hint: string): string {
+  const [kh, kw] = o.kernel;
+  return nchwcConv(e, blocked(e, x, e.shape(x), `${hint}/x`), reorderDepthwiseWeight(e, w, o.channels, kh, kw, hint), o, out, hint);
 }
 
 /** Every depthwise conv whose channels are a multiple of the block size. */
