@@ -4,7 +4,8 @@ import type { OptimizerConfig } from '@effnet/core';
  * PyTorch's optimizers (torch.optim 1.13, single-tensor path) over flat float32 buffers, in place. Running this in
  * TypeScript after the graph measured faster than in the graph: the update is a handful of multiply-adds per
  * weight, and ~10 ONNX ops per parameter tensor (213 in EfficientNet-B0) cost more in dispatch than the arithmetic
- * (B0, 128 px, batch 16, AdamW: 253 ms in-graph vs 25 ms here).
+ * (B0, 10 classes, AdamW: 253 ms of kernel time in the graph, 2,800 nodes; 25-30 ms for this loop over 4.0M weights,
+ * gradient norm included, on the same 2-core machine).
  */
 export interface OptimizerState {
   /** Slot name -> flat buffer shaped like the parameters (momentum_buffer; exp_avg, exp_avg_sq). */
@@ -31,7 +32,8 @@ export function gradNorm(grads: Float32Array, segments: readonly [number, number
 /**
  * One step on `params` given `grads` (same layout), over the segments that have a gradient (PyTorch skips
  * parameters whose .grad is None, weight decay included). `scale` multiplies the gradient first (clipping);
- * `step` is 0-based (Adam's bias correction uses step + 1).
+ * `step` is 0-based (Adam's bias correction uses step + 1). Returns the sum of squares of the unscaled gradient,
+ * gathered in the same pass (the gradient norm, when no clipping needed it beforehand).
  */
 export function optimizerStep(
   config: OptimizerConfig,
@@ -42,8 +44,9 @@ export function optimizerStep(
   lr: number,
   step: number,
   scale = 1,
-): void {
+): number {
   const wd = config.weightDecay ?? 0;
+  let sumSq = 0;
   switch (config.kind) {
     case 'sgd': {
       const mom = config.momentum ?? 0;
@@ -51,6 +54,7 @@ export function optimizerStep(
       const buf = state.slots.get('momentum_buffer');
       for (const [a, b] of segments)
         for (let i = a; i < b; i++) {
+          sumSq += grads[i]! * grads[i]!;
           let g = grads[i]! * scale;
           if (wd) g += wd * params[i]!;
           let d = g;
@@ -62,7 +66,7 @@ export function optimizerStep(
           }
           params[i] = params[i]! - lr * d;
         }
-      return;
+      return sumSq;
     }
     case 'adam':
     case 'adamw': {
@@ -78,6 +82,7 @@ export function optimizerStep(
       const v = state.slots.get('exp_avg_sq')!;
       for (const [a, b] of segments)
         for (let i = a; i < b; i++) {
+          sumSq += grads[i]! * grads[i]!;
           let g = grads[i]! * scale;
           if (l2) g += l2 * params[i]!;
           const mi = Math.fround(b1 * m[i]! + (1 - b1) * g);
@@ -86,7 +91,7 @@ export function optimizerStep(
           v[i] = vi;
           params[i] = params[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
         }
-      return;
+      return sumSq;
     }
   }
 }

@@ -208,11 +208,13 @@ export class OnnxTrainSession implements TrainSession {
       } else fetches[io.name] = null;
     }
     const r = await session.run(feeds, fetches);
-    const norm = gradNorm(this.flatGrads, segments);
+    // PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1. Without clipping the norm
+    // comes out of the optimizer's own pass.
     const clip = this.options.clipGradNorm;
-    // PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
-    const scale = clip !== undefined ? Math.min(1, clip / (norm + 1e-6)) : 1;
-    optimizerStep(this.options.optimizer, this.optState, this.flatParams, this.flatGrads, segments, lr, this.step_, scale);
+    const clipNorm = clip !== undefined ? gradNorm(this.flatGrads, segments) : 0;
+    const scale = clip !== undefined ? Math.min(1, clip / (clipNorm + 1e-6)) : 1;
+    const sumSq = optimizerStep(this.options.optimizer, this.optState, this.flatParams, this.flatGrads, segments, lr, this.step_, scale);
+    const norm = clip !== undefined ? clipNorm : Math.sqrt(sumSq);
     for (const io of tg.outputs) {
       if (io.role !== 'stat') continue;
       // PyTorch's running averages: (1 - momentum) * running + momentum * batch (mean, unbiased variance).
