@@ -15,7 +15,7 @@ import {
   type TrainSession,
 } from '@effnet/core';
 import type * as Ort from 'onnxruntime-node';
-import { checkInput, InputError, type OnnxLoadOptions, openSession, ort } from '../ort.js';
+import { checkInput, InputError, type OnnxDevice, type OnnxLoadOptions, openSession, ort } from '../ort.js';
 import { probeNchwc, planNchwc } from './nchwc.js';
 import { createState, gradNorm, type OptimizerState, optimizerStep } from './optimizer.js';
 import { compileEvalGraph, compileTrainingGraph, type TrainingGraph } from './training-graph.js';
@@ -35,7 +35,7 @@ interface Compiled {
   session: Ort.InferenceSession;
 }
 
-/** The mask seed of a step, as the tfjs trainer derives it: same seed, same masks. */
+/** The dropout-mask seed of a step (the tfjs trainer's formula): same seed, same masks. */
 const stepSeed = (seed: number, step: number) => (seed * 1_000_003 + step * 7919) >>> 0;
 
 /**
@@ -60,14 +60,17 @@ export class OnnxTrainSession implements TrainSession {
   private readonly trainable: string[];
   private readonly shapes: Map<string, number[]>;
 
+  /** The provider the sessions run on: the requested device until the first session picks one for 'auto'. */
+  private picked: OnnxDevice;
+
   private constructor(
     readonly graph: Graph,
     weights: TensorMap,
     readonly options: OnnxTrainerOptions,
-    readonly device: string,
-    readonly notes: readonly string[],
+    private readonly notes_: string[],
     private readonly nchwcBlock: number | null,
   ) {
+    this.picked = options.device ?? 'cpu';
     const { optimizer, labelSmoothing = 0 } = options;
     if (!(optimizer.lr > 0)) throw new InvalidSpecError('optimizer.lr', optimizer.lr, 'a positive learning rate');
     if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new InvalidSpecError('labelSmoothing', labelSmoothing, 'a number in [0, 1)');
@@ -110,7 +113,15 @@ export class OnnxTrainSession implements TrainSession {
       if (block === null && options.nchwc === true) notes.push('NCHWc kernels unavailable in this onnxruntime build: standard operators');
       else if (block !== null) notes.push(`depthwise convs on ORT's NCHWc kernels (block ${block})`);
     }
-    return new OnnxTrainSession(graph, weights, options, device, notes, block);
+    return new OnnxTrainSession(graph, weights, options, notes, block);
+  }
+
+  get device(): string {
+    return this.picked;
+  }
+
+  get notes(): readonly string[] {
+    return this.notes_;
   }
 
   get steps(): number {
@@ -125,8 +136,10 @@ export class OnnxTrainSession implements TrainSession {
     // ORT's memory pattern preplans one block for every tensor of a run: for a training graph, whose activations
     // live until the backward pass, that block measured 1.37 GB against 0.78 GB allocating per tensor (B0, 128 px,
     // batch 16), and no faster.
-    const { session, notes } = await openSession(model, { ...this.options, device: this.device === 'auto' ? 'auto' : (this.device as 'cpu') }, undefined, { enableMemPattern: false });
-    if (notes.length && !this.notes.includes(notes[0]!)) (this.notes as string[]).push(...notes);
+    const { session, device, notes } = await openSession(model, { ...this.options, device: this.picked }, undefined, { enableMemPattern: false });
+    // 'auto' settles on the first provider that loads a graph; later graphs go straight there.
+    if (this.picked === 'auto') this.notes_.push(...notes);
+    this.picked = device;
     return session;
   }
 
