@@ -233,8 +233,15 @@ export function compositeCases(graphs: { everyKind: () => Graph }): GradCase[] {
   // Pointwise convs on both sides of the weight-gradient switch (batched MatMul vs Transpose + Gemm).
   const pw = builder('pointwise', [{ name: 'x', channels: 8, height: 2, width: 1 }, { name: 'z', channels: 3, height: 6, width: 5 }]);
   const pwOut = [pw.conv('pw_gemm', 'x', { inChannels: 8, outChannels: 6, kernel: 1, padding: { mode: 'symmetric' } }), pw.conv('pw_batched', 'z', { inChannels: 3, outChannels: 4, kernel: 1, padding: { mode: 'symmetric' } })];
+  // Full KxK convs with more input channels than taps (the per-tap Gemm weight gradient).
+  const wide = builder('wide', [{ name: 'x', channels: 12, height: 7, width: 6 }]);
+  const wideOut = [
+    wide.conv('k3_s2_same', 'x', { inChannels: 12, outChannels: 5, kernel: 3, stride: 2, padding: { mode: 'same' }, bias: true }),
+    wide.conv('k2_d2_explicit', 'x', { inChannels: 12, outChannels: 3, kernel: 2, dilation: 2, padding: { mode: 'explicit', pads: [1, 0, 0, 2] } }),
+  ];
   return [
     finish('pointwise convs (Gemm and batched weight gradients)', pw, pwOut, 13),
+    finish('wide KxK convs (per-tap weight gradients)', wide, wideOut, 14),
     { name: 'everyKind (batch statistics)', graph: staticEvery, weights, inputs: new Map([['input', input]]), trainBatchNorm: true },
     { name: 'everyKind (running statistics)', graph: staticEvery, weights, inputs: new Map([['input', input]]), trainBatchNorm: false },
     shared,

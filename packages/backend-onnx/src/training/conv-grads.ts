@@ -64,7 +64,8 @@ export function convInputGrad(e: TrainingEmitter, dy: string, w: string, g: Conv
 /**
  * dL/dw of y = conv(x, w), shape [O, I/g, kh, kw]. Pointwise: batched MatMul(dy, x^T) summed over the batch.
  * Depthwise: x as [1, N*C, H, W] convolved by dy as an [N*C, 1, Ho, Wo] kernel (dilation = stride), summed over N.
- * Otherwise the batch becomes the reduction axis: x as [I/g, g*N, H, W] convolved by dy^T [O, N, Ho, Wo] in g groups.
+ * Groups 1 with more input channels than kernel taps: one Gemm per tap. Otherwise the batch becomes the reduction
+ * axis: x as [I/g, g*N, H, W] convolved by dy^T [O, N, Ho, Wo] in g groups.
  */
 export function convWeightGrad(e: TrainingEmitter, x: string, dy: string, g: ConvGeometry, hint: string, nchwcBlock?: number): string {
   const [N, I, H, W] = g.inDims as [number, number, number, number];
@@ -109,6 +110,22 @@ export function convWeightGrad(e: TrainingEmitter, x: string, dy: string, g: Con
     }
     const summed = e.reduceSum(e.reshape(crop(r), [N, I, kh * kw], `${hint}/dw_n`), [0], false, `${hint}/dw_sum`);
     return e.reshape(summed, [I, 1, kh, kw], `${hint}/dw`);
+  }
+  if (G === 1 && I > kh * kw) {
+    // One Gemm per kernel tap over [C, N*Ho*Wo] views (x transposed and padded once, dy transposed once): with more
+    // input channels than taps this measured 2x faster than the conv below, whose GEMMs are only kh*kw wide.
+    const [t, l, b, r] = g.pads;
+    const xt = e.t('Pad', [e.transpose(x, [1, 0, 2, 3], `${hint}/x_t`), e.int64Const([0, 0, t, l, 0, 0, b, r])], undefined, `${hint}/x_pad`, [I, N, H + t + b, W + l + r]);
+    const dyt = e.reshape(e.transpose(dy, [1, 0, 2, 3], `${hint}/dy_t`), [O, N * Ho * Wo], `${hint}/dy_cols`);
+    const taps: string[] = [];
+    for (let i = 0; i < kh; i++)
+      for (let j = 0; j < kw; j++) {
+        const [y0, x0] = [i * g.dilation[0], j * g.dilation[1]];
+        const tap = e.slice(xt, [y0, x0], [y0 + g.stride[0] * (Ho - 1) + 1, x0 + g.stride[1] * (Wo - 1) + 1], [2, 3], [g.stride[0], g.stride[1]], `${hint}/tap`, [I, N, Ho, Wo]);
+        const cols = e.reshape(tap, [I, N * Ho * Wo], `${hint}/tap_cols`);
+        taps.push(e.reshape(e.t('Gemm', [dyt, cols], { transB: 1 }, `${hint}/dw_tap`, [O, I]), [O, I, 1], `${hint}/dw_tap3`));
+      }
+    return e.reshape(e.t('Concat', taps, { axis: 2 }, `${hint}/dw_taps`, [O, I, kh * kw]), [O, I, kh, kw], `${hint}/dw`);
   }
   const Ig = I / G;
   const xt = e.reshape(e.transpose(e.reshape(x, [N, G, Ig, H, W], `${hint}/x5`), [2, 1, 0, 3, 4], `${hint}/x_t`), [Ig, G * N, H, W], `${hint}/x_gn`);
