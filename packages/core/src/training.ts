@@ -71,7 +71,7 @@ export interface TrainSession {
   dispose(): void;
 }
 
-/** A backend that can train (tfjs); tasks reach training only through this. */
+/** A backend that can train (tfjs, onnx); tasks reach training only through this. */
 export interface TrainingBackend {
   readonly name: string;
   createTrainer(graph: Graph, weights: TensorMap, options: TrainerOptions & LoadOptions): Promise<TrainSession>;
