@@ -2,7 +2,7 @@ import { buildEfficientNet, compound, getBackend, InvalidSpecError, learningRate
 import { describe, expect, it } from 'vitest';
 import { countCorrect, nontrivialWeights, randomInput, textureBatch } from '../../../testing/graphs.js';
 import { maxDiff } from '../../../testing/peers.js';
-import { InputError, OnnxBackend, type OnnxTrainerOptions } from '../src/index.js';
+import { DeviceUnavailableError, InputError, OnnxBackend, type OnnxTrainerOptions } from '../src/index.js';
 
 const CLASSES = 4;
 const { spec } = compound({ phi: -3 });
@@ -26,6 +26,24 @@ describe('OnnxTrainSession', () => {
 
   it('is the registered onnx backend and can train', async () => {
     expect(canTrain(await getBackend('onnx'))).toBe(true);
+  });
+
+  it('trains on CUDA and WebGPU where the provider loads (skips, saying so, where it does not)', async () => {
+    for (const device of ['cuda', 'webgpu'] as const) {
+      const { graph, weights } = small();
+      let s;
+      try {
+        s = await backend.createTrainer(graph, weights, { optimizer: { kind: 'sgd', lr: 0.01 }, device });
+      } catch (e) {
+        expect(e).toBeInstanceOf(DeviceUnavailableError);
+        console.warn(`skipping ${device} training: ${(e as Error).message.split('. ')[0]}`);
+        continue;
+      }
+      const r = await s.step(data[0]!.x, data[0]!.labels);
+      expect(s.device).toBe(device);
+      expect(Number.isFinite(r.loss)).toBe(true);
+      s.dispose();
+    }
   });
 
   it('same seed, same run (dropout and drop-path masks included); another seed, another run', async () => {

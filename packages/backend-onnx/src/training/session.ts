@@ -15,6 +15,7 @@ import {
   type TrainSession,
 } from '@effnet/core';
 import type * as Ort from 'onnxruntime-node';
+import { DataType, encodeModel } from '../onnx-proto.js';
 import { checkInput, InputError, type OnnxDevice, type OnnxLoadOptions, openSession, ort } from '../ort.js';
 import { probeNchwc, planNchwc } from './nchwc.js';
 import { createState, gradNorm, type OptimizerState, optimizerStep } from './optimizer.js';
@@ -34,6 +35,20 @@ interface Compiled {
   tg: TrainingGraph;
   session: Ort.InferenceSession;
 }
+
+const DEVICE_CHECK = encodeModel({
+  irVersion: 8,
+  opset: 17,
+  producerName: 'effnet',
+  producerVersion: '0.1.0',
+  docString: 'device check',
+  graphName: 'device_check',
+  nodes: [{ opType: 'Identity', name: 'y', inputs: ['x'], outputs: ['y'] }],
+  initializers: [],
+  inputs: [{ name: 'x', elemType: DataType.FLOAT, shape: [1] }],
+  outputs: [{ name: 'y', elemType: DataType.FLOAT, shape: [1] }],
+  metadata: {},
+});
 
 /** The dropout-mask seed of a step (the tfjs trainer's formula): same seed, same masks. */
 const stepSeed = (seed: number, step: number) => (seed * 1_000_003 + step * 7919) >>> 0;
@@ -60,17 +75,15 @@ export class OnnxTrainSession implements TrainSession {
   private readonly trainable: string[];
   private readonly shapes: Map<string, number[]>;
 
-  /** The provider the sessions run on: the requested device until the first session picks one for 'auto'. */
-  private picked: OnnxDevice;
-
   private constructor(
     readonly graph: Graph,
     weights: TensorMap,
     readonly options: OnnxTrainerOptions,
+    /** The provider every session of this trainer runs on. */
+    private readonly picked: Exclude<OnnxDevice, 'auto'>,
     private readonly notes_: string[],
     private readonly nchwcBlock: number | null,
   ) {
-    this.picked = options.device ?? 'cpu';
     const { optimizer, labelSmoothing = 0 } = options;
     if (!(optimizer.lr > 0)) throw new InvalidSpecError('optimizer.lr', optimizer.lr, 'a positive learning rate');
     if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new InvalidSpecError('labelSmoothing', labelSmoothing, 'a number in [0, 1)');
@@ -103,17 +116,24 @@ export class OnnxTrainSession implements TrainSession {
   }
 
   static async create(graph: Graph, weights: TensorMap, options: OnnxTrainerOptions): Promise<OnnxTrainSession> {
-    const device = options.device ?? 'cpu';
+    let device: OnnxDevice = options.device ?? 'cpu';
     const notes: string[] = [];
+    // Graphs are compiled per batch shape at the first step: settle the device now with a one-node model, so an
+    // unavailable one is said at once and 'auto' knows what it picked.
+    if (device !== 'cpu') {
+      const check = await openSession(DEVICE_CHECK, { ...options, device });
+      await check.session.release();
+      notes.push(...check.notes);
+      device = check.device;
+    }
     let block: number | null = null;
-    // The NCHWc kernels are CPU kernels: with 'auto' a GPU provider may take the graph, so only an explicit (or
-    // default) cpu device uses them.
+    // The NCHWc kernels are CPU kernels.
     if (options.nchwc !== false && device === 'cpu') {
       block = await probeNchwc(options.threads);
       if (block === null && options.nchwc === true) notes.push('NCHWc kernels unavailable in this onnxruntime build: standard operators');
       else if (block !== null) notes.push(`depthwise convs on ORT's NCHWc kernels (block ${block})`);
     }
-    return new OnnxTrainSession(graph, weights, options, notes, block);
+    return new OnnxTrainSession(graph, weights, options, device, notes, block);
   }
 
   get device(): string {
@@ -136,11 +156,7 @@ export class OnnxTrainSession implements TrainSession {
     // ORT's memory pattern preplans one block for every tensor of a run: for a training graph, whose activations
     // live until the backward pass, that block measured 1.37 GB against 0.78 GB allocating per tensor (B0, 128 px,
     // batch 16), and no faster.
-    const { session, device, notes } = await openSession(model, { ...this.options, device: this.picked }, undefined, { enableMemPattern: false });
-    // 'auto' settles on the first provider that loads a graph; later graphs go straight there.
-    if (this.picked === 'auto') this.notes_.push(...notes);
-    this.picked = device;
-    return session;
+    return (await openSession(model, { ...this.options, device: this.picked }, undefined, { enableMemPattern: false })).session;
   }
 
   private async compiled(batch: Tensor, targets: Record<string, Tensor>): Promise<Compiled> {
