@@ -1,5 +1,5 @@
 /** Graphs for tests shared by the backends. */
-import { float32Tensor, type Graph, GraphBuilder, randomWeights, seededNormal, type Tensor, type TensorMap } from '@effnet/core';
+import { float32Tensor, type Graph, GraphBuilder, randomWeights, seededNormal, seededRandom, type Tensor, type TensorMap } from '@effnet/core';
 
 /** A graph that uses every node kind, as detection and segmentation heads will. */
 export function everyKind(): Graph {
@@ -66,4 +66,42 @@ export function sharedHead(channels = 256, shared = true): Graph {
     outputs.push(g.conv(`out_P${level}`, y, { inChannels: channels, outChannels: 6, kernel: 3, padding: { mode: 'same' }, bias: true, params: `${head}.predict`, shared }));
   }
   return g.build(outputs);
+}
+
+/**
+ * A learnable toy problem for trainers: four textures (horizontal stripes, vertical stripes, checkerboard, centre
+ * blob) with random phase, colour and noise, `res` px, labels in [0, classes) (classes <= 4).
+ */
+export function textureBatch(n: number, seed: number, res: number, classes = 4): { x: Tensor; labels: Int32Array } {
+  const rnd = seededRandom(seed);
+  const x = float32Tensor([n, 3, res, res]);
+  const d = x.data as Float32Array;
+  const labels = new Int32Array(n);
+  for (let b = 0; b < n; b++) {
+    const k = Math.floor(rnd() * classes);
+    labels[b] = k;
+    const period = 6 + Math.floor(rnd() * 6);
+    const phase = rnd() * period;
+    const colour = [rnd(), rnd(), rnd()];
+    for (let i = 0; i < res; i++)
+      for (let j = 0; j < res; j++) {
+        const s =
+          k === 0 ? Math.sin((2 * Math.PI * (i + phase)) / period)
+          : k === 1 ? Math.sin((2 * Math.PI * (j + phase)) / period)
+          : k === 2 ? Math.sign(Math.sin((2 * Math.PI * (i + phase)) / period) * Math.sin((2 * Math.PI * (j + phase)) / period))
+          : Math.exp(-((i - res / 2) ** 2 + (j - res / 2) ** 2) / (2 * (period * 1.5) ** 2)) * 2 - 0.5;
+        for (let c = 0; c < 3; c++) d[((b * 3 + c) * res + i) * res + j] = s * (0.5 + colour[c]!) + 0.3 * (rnd() - 0.5);
+      }
+  }
+  return { x, labels };
+}
+
+/** How many rows of [n, classes] logits have their largest value at the label. */
+export function countCorrect(logits: Float32Array, labels: Int32Array, classes: number): number {
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const row = Array.from(logits.slice(i * classes, (i + 1) * classes));
+    if (row.indexOf(Math.max(...row)) === labels[i]) correct++;
+  }
+  return correct;
 }

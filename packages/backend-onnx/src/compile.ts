@@ -2,7 +2,6 @@ import {
   assertNever,
   bindWeights,
   EffnetError,
-  floatToHalf,
   type Graph,
   type GraphNode,
   inferShapes,
@@ -12,7 +11,8 @@ import {
   type TensorMap,
   weightData,
 } from '@effnet/core';
-import { DataType, encodeModel, type OnnxDataType, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './onnx-proto.js';
+import { DataType, encodeModel, type OnnxNode, type OnnxValueInfo } from './onnx-proto.js';
+import { floatBytes, OnnxWriter } from './onnx-writer.js';
 
 export const DEFAULT_OPSET = 17;
 /** The opsets we emit and onnxruntime-node 1.30 runs. */
@@ -57,74 +57,31 @@ export class OnnxCompileError extends EffnetError {
 
 const IR_VERSION: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
 
-function floatBytes(values: Float32Array | number[], fp16: boolean): Uint8Array {
-  if (!fp16) {
-    const f = values instanceof Float32Array ? values : Float32Array.from(values);
-    return new Uint8Array(f.buffer.slice(f.byteOffset, f.byteOffset + f.byteLength));
-  }
-  const h = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) h[i] = floatToHalf(values[i]!);
-  return new Uint8Array(h.buffer);
-}
-
-function int64Bytes(values: number[]): Uint8Array {
-  return new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer);
-}
-
 /** Emits ONNX nodes for graph nodes, one kind at a time. */
-class Emitter {
-  readonly nodes: OnnxNode[] = [];
-  readonly initializers: OnnxTensor[] = [];
-  private consts = new Map<string, string>();
+export class Emitter extends OnnxWriter {
   private readonly emittedWeights = new Set<string>();
-  readonly floatType: OnnxDataType;
 
   constructor(
     readonly opset: number,
-    readonly fp16: boolean,
+    fp16: boolean,
     readonly weights: TensorMap,
     readonly shapes: Map<string, Shape>,
+    /** Parameters as graph inputs named as the parameters (training), rather than initializers holding `weights`. */
+    readonly paramsAsInputs = false,
   ) {
-    this.floatType = fp16 ? DataType.FLOAT16 : DataType.FLOAT;
+    super(fp16 ? DataType.FLOAT16 : DataType.FLOAT, fp16);
   }
 
-  op(opType: string, name: string, inputs: string[], outputs: string[], attributes?: OnnxNode['attributes'], docString?: string): void {
-    this.nodes.push({ opType, name, inputs, outputs, ...(attributes ? { attributes } : {}), ...(docString ? { docString } : {}) });
-  }
-
-  /** A weight from the graph, converted and stored once however many nodes read it (shared parameters). */
+  /**
+   * A weight from the graph: the graph input of that name (training), or an initializer converted and stored once
+   * however many nodes read it (shared parameters).
+   */
   weight(name: string): string {
-    if (this.emittedWeights.has(name)) return name;
+    if (this.paramsAsInputs || this.emittedWeights.has(name)) return name;
     this.emittedWeights.add(name);
     const t = this.weights.get(name)!;
     this.initializers.push({ name, dataType: this.floatType, dims: [...t.shape], raw: floatBytes(weightData(this.weights, name), this.fp16) });
     return name;
-  }
-
-  /** An initializer shared by every node that needs the same values. */
-  private constant(dataType: OnnxDataType, dims: number[], values: number[], raw: () => Uint8Array): string {
-    const key = `${dataType}:${dims.join('x')}:${values.join(',')}`;
-    let name = this.consts.get(key);
-    if (!name) {
-      name = `const_${this.consts.size}`;
-      this.consts.set(key, name);
-      this.initializers.push({ name, dataType, dims, raw: raw() });
-    }
-    return name;
-  }
-
-  /** A constant in the model's float type. */
-  floatConst(values: number[], dims: number[] = []): string {
-    return this.constant(this.floatType, dims, values, () => floatBytes(values, this.fp16));
-  }
-
-  /** A float32 constant whatever the model's type (Resize scales). */
-  float32Const(values: number[]): string {
-    return this.constant(DataType.FLOAT, [values.length], values, () => floatBytes(values, false));
-  }
-
-  int64Const(values: number[]): string {
-    return this.constant(DataType.INT64, [values.length], values, () => int64Bytes(values));
   }
 
   /** Static [top, left, bottom, right] pads when the input size is known, else null (use auto_pad). */

@@ -1,7 +1,7 @@
 import { ProtoWriter } from './protobuf.js';
 
 /** ONNX TensorProto.DataType values we emit. */
-export const DataType = { FLOAT: 1, INT64: 7, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 export type OnnxDataType = (typeof DataType)[keyof typeof DataType];
 
 export type AttributeValue = number | string | number[] | { float: number } | { floats: number[] } | { ints: number[] };
@@ -14,6 +14,8 @@ export interface OnnxNode {
   outputs: string[];
   attributes?: Record<string, AttributeValue>;
   docString?: string;
+  /** Operator set domain; the default ONNX domain when absent (e.g. 'com.microsoft.nchwc' for ORT's NCHWc kernels). */
+  domain?: string;
 }
 
 /** An initializer: raw little-endian bytes, or a reference into an external data file. */
@@ -45,6 +47,8 @@ export interface OnnxModel {
   inputs: OnnxValueInfo[];
   outputs: OnnxValueInfo[];
   metadata: Record<string, string>;
+  /** Operator sets beyond the default domain's `opset` (e.g. { domain: 'com.microsoft.nchwc', version: 1 }). */
+  extraOpsets?: { domain: string; version: number }[];
 }
 
 // AttributeProto.AttributeType
@@ -74,6 +78,7 @@ function node(n: OnnxNode): ProtoWriter {
   w.string(3, n.name).string(4, n.opType);
   for (const [k, v] of Object.entries(n.attributes ?? {})) w.message(5, attribute(k, v));
   if (n.docString) w.string(6, n.docString);
+  if (n.domain) w.string(7, n.domain);
   return w;
 }
 
@@ -118,6 +123,7 @@ export function encodeModel(m: OnnxModel): Uint8Array {
     .string(6, m.docString)
     .message(7, g)
     .message(8, new ProtoWriter().string(1, '').int(2, m.opset));
+  for (const o of m.extraOpsets ?? []) w.message(8, new ProtoWriter().string(1, o.domain).int(2, o.version));
   for (const [k, v] of Object.entries(m.metadata)) w.message(14, stringEntry(k, v));
   return w.finish();
 }

@@ -1,26 +1,9 @@
-import { EffnetError, InvalidSpecError, type ScheduleConfig, type StepResult, type TensorMap, type TrainerOptions, writeSafetensors } from '@effnet/core';
+import { EffnetError, InvalidSpecError, learningRate, type StepResult, type TensorMap, type TrainerOptions, writeSafetensors } from '@effnet/core';
 import { TfjsModel } from './model.js';
 import { tf } from './tf.js';
 
 type T = ReturnType<typeof tf.tensor>;
 type T4 = ReturnType<typeof tf.tensor4d>;
-
-/** Learning rate at a step (0-based) for a base rate and schedule. */
-export function learningRate(base: number, schedule: ScheduleConfig, step: number): number {
-  switch (schedule.kind) {
-    case 'constant':
-      return base;
-    case 'step':
-      return base * (schedule.gamma ?? 0.1) ** Math.floor(step / schedule.stepSize);
-    case 'cosine': {
-      const warm = schedule.warmupSteps ?? 0;
-      const min = schedule.minLr ?? 0;
-      if (step < warm) return (base * (step + 1)) / warm;
-      const t = Math.min(1, (step - warm) / Math.max(1, schedule.totalSteps - warm));
-      return min + 0.5 * (base - min) * (1 + Math.cos(Math.PI * t));
-    }
-  }
-}
 
 /** Mean softmax cross-entropy with label smoothing (PyTorch's CrossEntropyLoss(label_smoothing)). */
 export function crossEntropy(logits: T, labels: T, numClasses: number, smoothing = 0): T {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { buildEfficientNet, readSafetensors, specFor, toTorchvision, writeNpy, writeSafetensors } from '@effnet/core';
 import { nontrivialWeights, randomInput } from '../../../testing/graphs.js';
 import { expect, it } from 'vitest';
-import { describeWithPeers, maxDiff, runPython } from '../../../testing/peers.js';
+import { describeWithPeers, runPython } from '../../../testing/peers.js';
+import { compareSteps } from '../../../testing/training.js';
 import { TfjsBackend } from '../src/index.js';
 
 describeWithPeers(['torch', 'torchvision'], 'tfjs training steps vs PyTorch', () => {
@@ -37,22 +38,7 @@ describeWithPeers(['torch', 'torchvision'], 'tfjs training steps vs PyTorch', ()
     const mine = toTorchvision(spec, session.weights());
     session.dispose();
     console.info(`${opt}: losses torch ${torchLosses.map((l) => l.toFixed(5))} ours ${ours.map((l) => l.toFixed(5))}`);
-    const before = toTorchvision(spec, w);
-    let worst = { name: '', diff: 0, scale: 0 };
-    let off = 0;
-    let moved = 0;
-    for (const [name, t] of after) {
-      if (name.endsWith('num_batches_tracked')) continue;
-      const a = mine.get(name)!.data as Float32Array;
-      const b = t.data as Float32Array;
-      const w0 = before.get(name)!.data as Float32Array;
-      for (let i = 0; i < b.length; i++) {
-        off += Math.abs(a[i]! - b[i]!);
-        moved += Math.abs(b[i]! - w0[i]!);
-      }
-      const { diff, scale } = maxDiff(a, b);
-      if (diff / (scale + 1e-3) > worst.diff / (worst.scale + 1e-3)) worst = { name, diff, scale };
-    }
+    const { worst, off, moved } = compareSteps(mine, after, toTorchvision(spec, w));
     console.info(`${opt}: worst tensor ${worst.name}: max|diff| ${worst.diff.toExponential(2)}; total |ours - torch| / total |torch update| = ${(off / moved).toExponential(2)}`);
     if (opt === 'sgd') {
       // SGD is linear in the gradient: float32 agreement throughout.

@@ -2,40 +2,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxBackend } from '@effnet/backend-onnx';
-import { buildEfficientNet, compound, float32Tensor, randomWeights, readSafetensors, seededRandom, type Tensor } from '@effnet/core';
+import { buildEfficientNet, compound, randomWeights, readSafetensors } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
+import { countCorrect, textureBatch } from '../../../testing/graphs.js';
 import { maxDiff } from '../../../testing/peers.js';
 import { lastStagesPrefixes, selectTrainable } from '@effnet/core';
-import { learningRate, saveWeights, selectRuntime, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
+import { saveWeights, selectRuntime, tf, TfjsBackend, TfjsModel, toNhwc as nhwc, Trainer } from '../src/index.js';
 
 const RES = 64;
 const CLASSES = 4;
 
-/** Four textures (horizontal stripes, vertical stripes, checkerboard, centre blob) with random phase, colour and noise. */
-function batch(n: number, seed: number): { x: Tensor; labels: Int32Array } {
-  const rnd = seededRandom(seed);
-  const x = float32Tensor([n, 3, RES, RES]);
-  const d = x.data as Float32Array;
-  const labels = new Int32Array(n);
-  for (let b = 0; b < n; b++) {
-    const k = Math.floor(rnd() * CLASSES);
-    labels[b] = k;
-    const period = 6 + Math.floor(rnd() * 6);
-    const phase = rnd() * period;
-    const colour = [rnd(), rnd(), rnd()];
-    for (let i = 0; i < RES; i++)
-      for (let j = 0; j < RES; j++) {
-        const s =
-          k === 0 ? Math.sin((2 * Math.PI * (i + phase)) / period)
-          : k === 1 ? Math.sin((2 * Math.PI * (j + phase)) / period)
-          : k === 2 ? Math.sign(Math.sin((2 * Math.PI * (i + phase)) / period) * Math.sin((2 * Math.PI * (j + phase)) / period))
-          : Math.exp(-((i - 32) ** 2 + (j - 32) ** 2) / (2 * (period * 1.5) ** 2)) * 2 - 0.5;
-        for (let c = 0; c < 3; c++) d[((b * 3 + c) * RES + i) * RES + j] = s * (0.5 + colour[c]!) + 0.3 * (rnd() - 0.5);
-      }
-  }
-  return { x, labels };
-}
-
+const batch = (n: number, seed: number) => textureBatch(n, seed, RES, CLASSES);
 
 describe('training on tfjs wasm', () => {
   it('a compound-scaled model (phi = -3, 64 px) learns, saves, and reloads in the ONNX backend with the same predictions', async () => {
@@ -78,11 +55,7 @@ describe('training on tfjs wasm', () => {
     tfjs.dispose();
     const { diff, scale } = maxDiff(fromTfjs, fromOnnx);
     expect(diff).toBeLessThanOrEqual(1e-4 * scale);
-    let correct = 0;
-    for (let i = 0; i < 32; i++) {
-      const row = Array.from(fromOnnx.slice(i * CLASSES, (i + 1) * CLASSES));
-      if (row.indexOf(Math.max(...row)) === test.labels[i]) correct++;
-    }
+    const correct = countCorrect(fromOnnx, test.labels, CLASSES);
     console.info(`held-out accuracy ${correct}/32`);
     expect(correct / 32).toBeGreaterThan(0.8);
     trainer.dispose();
@@ -91,16 +64,6 @@ describe('training on tfjs wasm', () => {
 });
 
 describe('trainer pieces', () => {
-  it('schedules: warmup + cosine, step, constant', () => {
-    const cos = { kind: 'cosine', totalSteps: 100, warmupSteps: 10, minLr: 0 } as const;
-    expect(learningRate(1, cos, 0)).toBeCloseTo(0.1);
-    expect(learningRate(1, cos, 9)).toBeCloseTo(1);
-    expect(learningRate(1, cos, 55)).toBeCloseTo(0.5);
-    expect(learningRate(1, cos, 100)).toBeCloseTo(0);
-    expect(learningRate(1, { kind: 'step', stepSize: 10, gamma: 0.5 }, 25)).toBeCloseTo(0.25);
-    expect(learningRate(0.3, { kind: 'constant' }, 1e6)).toBe(0.3);
-  });
-
   it('freezing by prefix trains only what is asked, and frozen BN keeps its statistics', async () => {
     await selectRuntime('wasm');
     const { spec } = compound({ phi: -3 });

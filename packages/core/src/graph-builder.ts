@@ -80,9 +80,14 @@ export class GraphBuilder {
     });
   }
 
-  convTranspose(name: string, input: string, o: { inChannels: number; outChannels: number; kernel: number; stride: number; pads?: [number, number, number, number]; bias?: boolean }): string {
+  convTranspose(
+    name: string,
+    input: string,
+    o: { inChannels: number; outChannels: number; kernel: number; stride: number; pads?: [number, number, number, number]; outputPadding?: [number, number]; groups?: number; bias?: boolean },
+  ): string {
+    const groups = o.groups ?? 1;
     const fanOut = o.kernel * o.kernel * o.outChannels;
-    const weight = this.param(`${name}.weight`, [o.inChannels, o.outChannels, o.kernel, o.kernel], { kind: 'normal', std: Math.sqrt(2 / fanOut) });
+    const weight = this.param(`${name}.weight`, [o.inChannels, o.outChannels / groups, o.kernel, o.kernel], { kind: 'normal', std: Math.sqrt(2 / fanOut) });
     const params: { weight: string; bias?: string } = { weight };
     if (o.bias) params.bias = this.param(`${name}.bias`, [o.outChannels], { kind: 'constant', value: 0 });
     return this.push({
@@ -93,9 +98,9 @@ export class GraphBuilder {
       outChannels: o.outChannels,
       kernel: [o.kernel, o.kernel],
       stride: [o.stride, o.stride],
-      groups: 1,
+      groups,
       pads: o.pads ?? [0, 0, 0, 0],
-      outputPadding: [0, 0],
+      outputPadding: o.outputPadding ?? [0, 0],
       params,
     });
   }

@@ -26,3 +26,4 @@ export * from './weights/index.js';
 export * from './inference.js';
 export * from './training.js';
 export * from './detection/index.js';
+export * from './losses.js';

@@ -16,6 +16,23 @@ export type ScheduleConfig =
   /** lr * gamma^floor(step / stepSize). */
   | { kind: 'step'; stepSize: number; gamma?: number };
 
+/** Learning rate at a step (0-based) for a base rate and schedule; every training backend uses this one. */
+export function learningRate(base: number, schedule: ScheduleConfig, step: number): number {
+  switch (schedule.kind) {
+    case 'constant':
+      return base;
+    case 'step':
+      return base * (schedule.gamma ?? 0.1) ** Math.floor(step / schedule.stepSize);
+    case 'cosine': {
+      const warm = schedule.warmupSteps ?? 0;
+      const min = schedule.minLr ?? 0;
+      if (step < warm) return (base * (step + 1)) / warm;
+      const t = Math.min(1, (step - warm) / Math.max(1, schedule.totalSteps - warm));
+      return min + 0.5 * (base - min) * (1 + Math.cos(Math.PI * t));
+    }
+  }
+}
+
 export interface TrainerOptions {
   optimizer: OptimizerConfig;
   schedule?: ScheduleConfig;
@@ -54,7 +71,7 @@ export interface TrainSession {
   dispose(): void;
 }
 
-/** A backend that can train (tfjs); tasks reach training only through this. */
+/** A backend that can train (tfjs, onnx); tasks reach training only through this. */
 export interface TrainingBackend {
   readonly name: string;
   createTrainer(graph: Graph, weights: TensorMap, options: TrainerOptions & LoadOptions): Promise<TrainSession>;
