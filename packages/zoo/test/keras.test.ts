@@ -179,6 +179,14 @@ let want: Float32Array;
 const small = smallModel('efficientnet_b0', 'keras');
 const weights = testWeights(small.graph, 9);
 
+/** Loads a Keras .h5 file of `dir` as a user's registry entry would (10 classes, 32 px). */
+async function loadKerasFile(file: string, arch: string) {
+  const registry = join(dir, `${file}.registry.json`);
+  const entry = { name: `tiny.${arch}`, arch, family: 'keras', format: 'h5', url: file, sha256: sha256(readFileSync(join(dir, file))), preprocessing: { inputSize: 32 }, numClasses: 10 };
+  writeFileSync(registry, JSON.stringify({ entries: [entry] }));
+  return loadPretrained(entry.name, { registry, env: cleanEnv(), cacheDir: tempDir(), backend: new OnnxBackend(), threads: 1 });
+}
+
 beforeAll(async () => {
   const runner = await new OnnxBackend().load(small.graph, weights, { threads: 1 });
   want = (await runner.run(x)).logits!.data as Float32Array;
@@ -216,15 +224,7 @@ describe('the Keras converter', () => {
   });
 
   it('the converted model runs and equals a direct load of the same weights', async () => {
-    const file = join(dir, 'b0_model.h5');
-    const registry = join(dir, 'registry.json');
-    writeFileSync(
-      registry,
-      JSON.stringify({
-        entries: [{ name: 'tiny.keras', arch: 'efficientnet_b0', family: 'keras', format: 'h5', url: 'b0_model.h5', sha256: sha256(readFileSync(file)), preprocessing: { inputSize: 32 }, numClasses: 10 }],
-      }),
-    );
-    const m = await loadPretrained('tiny.keras', { registry, env: cleanEnv(), cacheDir: tempDir(), backend: new OnnxBackend(), threads: 1 });
+    const m = await loadKerasFile('b0_model.h5', 'efficientnet_b0');
     expect(m.spec).toMatchObject({ padding: 'same', bnEps: 1e-3 });
     expect(m.notes[0]).toMatch(/dropped Keras input-preprocessing layer "normalization"/);
     const got = (await m.run(x)).data as Float32Array;
@@ -322,15 +322,7 @@ describe('Keras EfficientNetV2 files', () => {
   });
 
   it('the converted V2 model loads as a registry entry (TF SAME padding, BN eps 1e-3) and equals a direct load', async () => {
-    const file = join(dir, 'v2b0_model.h5');
-    const registry = join(dir, 'registry-v2.json');
-    writeFileSync(
-      registry,
-      JSON.stringify({
-        entries: [{ name: 'tiny.keras_v2', arch: 'efficientnetv2_b0', family: 'keras', format: 'h5', url: 'v2b0_model.h5', sha256: sha256(readFileSync(file)), preprocessing: { inputSize: 32 }, numClasses: 10 }],
-      }),
-    );
-    const m = await loadPretrained('tiny.keras_v2', { registry, env: cleanEnv(), cacheDir: tempDir(), backend: new OnnxBackend(), threads: 1 });
+    const m = await loadKerasFile('v2b0_model.h5', 'efficientnetv2_b0');
     expect(m.spec).toMatchObject({ padding: 'same', bnEps: 1e-3 });
     const got = (await m.run(x)).data as Float32Array;
     await m.dispose();

@@ -107,6 +107,24 @@ describe('the built-in registry', () => {
   });
 });
 
+describe("Keras' figures", () => {
+  // keras.io's "Parameters" column (keras-io templates/api/applications/index.md @ e7be306b), in millions.
+  const KERAS_IO_PARAMS: Record<string, number> = {
+    efficientnet_b0: 5.3, efficientnet_b1: 7.9, efficientnet_b2: 9.2, efficientnet_b3: 12.3, efficientnet_b4: 19.5, efficientnet_b5: 30.6, efficientnet_b6: 43.3, efficientnet_b7: 66.7,
+    efficientnetv2_b0: 7.2, efficientnetv2_b1: 8.2, efficientnetv2_b2: 10.2, efficientnetv2_b3: 14.5, efficientnetv2_s: 21.6, efficientnetv2_m: 54.4, efficientnetv2_l: 119.0,
+  };
+
+  it("each Keras entry's architecture has keras.io's parameter count (Keras also counts BatchNorm's moving mean and variance)", () => {
+    const keras = BUILTIN_ENTRIES.filter((e) => e.family === 'keras');
+    expect(keras.map((e) => e.arch).sort()).toEqual(Object.keys(KERAS_IO_PARAMS).sort());
+    for (const e of keras) {
+      const graph = buildEfficientNet(specForEntry(e), { numClasses: e.numClasses });
+      const movingStats = 2 * graph.parameters.filter((p) => p.name.endsWith('.running_mean')).reduce((n, p) => n + p.shape[0]!, 0);
+      expect(Math.round((countParameters(graph) + movingStats) / 1e5) / 10, e.name).toBe(KERAS_IO_PARAMS[e.arch]);
+    }
+  });
+});
+
 /** The committed extract of timm's results table (see test/fixtures/README.md). */
 const RESULTS_FILE = fileURLToPath(new URL(`fixtures/timm-results-imagenet-${TIMM_RESULTS_COMMIT.slice(0, 8)}.csv`, import.meta.url));
 const RESULTS_HEADER = 'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation';
