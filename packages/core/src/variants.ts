@@ -21,6 +21,7 @@ export interface VariantRow {
 
 type Row = [name: string, width: number, depth: number, resolution: number, dropout: number, trainResolution?: number];
 
+/** (width, depth, resolution, dropout) as in timm's `_gen_efficientnet` table (timm/models/efficientnet.py), B8 included. */
 const V1_ROWS: Row[] = [
   ['b0', 1.0, 1.0, 224, 0.2],
   ['b1', 1.0, 1.1, 240, 0.2],
@@ -30,6 +31,7 @@ const V1_ROWS: Row[] = [
   ['b5', 1.6, 2.2, 456, 0.4],
   ['b6', 1.8, 2.6, 528, 0.5],
   ['b7', 2.0, 3.1, 600, 0.5],
+  ['b8', 2.2, 3.6, 672, 0.5],
   ['l2', 4.3, 5.3, 800, 0.5],
 ];
 const LITE_ROWS: Row[] = [

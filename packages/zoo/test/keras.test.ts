@@ -4,7 +4,7 @@ import { OnnxBackend } from '@effnet/backend-onnx';
 import { type EfficientNetSpec, float32Tensor, InvalidSpecError, specFor, type Tensor, type TensorMap, TensorFileError, WeightMismatchError } from '@effnet/core';
 import h5wasm from 'h5wasm/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromKeras, permute } from '@effnet/core';
+import { fromKeras, kerasGeneration, kerasLayerTargets, permute } from '@effnet/core';
 import { loadPretrained, readKerasH5 } from '../src/index.js';
 import { cleanEnv, randomInput, removeTempDirs, sha256, smallModel, tempDir, testWeights } from './helpers.js';
 
@@ -34,8 +34,8 @@ interface KerasLayer {
   vars: { name: string; shape: number[]; data: Float32Array | BigInt64Array }[];
 }
 
-/** Keras' EfficientNet layer list for a V1 spec, as keras.applications builds it, with our canonical weights in Keras layouts. */
-function kerasLayers(spec: EfficientNetSpec, w: TensorMap): KerasLayer[] {
+/** Builders of Keras layers holding our canonical weights in Keras layouts. */
+function layerMakers(w: TensorMap) {
   const get = (n: string) => {
     const t = w.get(n);
     if (!t) throw new Error(`no ${n}`);
@@ -45,6 +45,7 @@ function kerasLayers(spec: EfficientNetSpec, w: TensorMap): KerasLayer[] {
     name: layer,
     vars: [{ name: 'kernel', ...toKeras('conv', get(`${ours}.weight`)) }, ...(bias ? [{ name: 'bias', shape: get(`${ours}.bias`).shape, data: get(`${ours}.bias`).data as Float32Array }] : [])],
   });
+  const depthwise = (layer: string, ours: string): KerasLayer => ({ name: layer, vars: [{ name: 'depthwise_kernel', ...toKeras('depthwise', get(`${ours}.weight`)) }] });
   const bn = (layer: string, ours: string): KerasLayer => ({
     name: layer,
     vars: (
@@ -57,17 +58,45 @@ function kerasLayers(spec: EfficientNetSpec, w: TensorMap): KerasLayer[] {
     ).map(([k, o]) => ({ name: k, shape: get(`${ours}.${o}`).shape, data: get(`${ours}.${o}`).data as Float32Array })),
   });
   const none = (name: string): KerasLayer => ({ name, vars: [] });
+  const se = (k: string, p: string): KerasLayer[] => [
+    none(`${k}se_squeeze`),
+    none(`${k}se_reshape`),
+    conv(`${k}se_reduce`, `${p}.se.conv_reduce`, true),
+    conv(`${k}se_expand`, `${p}.se.conv_expand`, true),
+    none(`${k}se_excite`),
+  ];
+  const normalization: KerasLayer = {
+    name: 'normalization',
+    vars: [
+      { name: 'mean', shape: [3], data: Float32Array.from([0.485, 0.456, 0.406]) },
+      { name: 'variance', shape: [3], data: Float32Array.from([0.229, 0.224, 0.225]) },
+      { name: 'count', shape: [], data: BigInt64Array.of(0n) },
+    ],
+  };
+  const top = (): KerasLayer[] => [
+    conv('top_conv', 'conv_head'),
+    bn('top_bn', 'bn2'),
+    none('top_activation'),
+    none('avg_pool'),
+    none('top_dropout'),
+    {
+      name: 'predictions',
+      vars: [
+        { name: 'kernel', ...toKeras('dense', get('classifier.weight')) },
+        { name: 'bias', shape: get('classifier.bias').shape, data: get('classifier.bias').data as Float32Array },
+      ],
+    },
+  ];
+  return { conv, depthwise, bn, none, se, normalization, top };
+}
+
+/** Keras' EfficientNet layer list for a V1 spec, as keras.applications builds it, with our canonical weights in Keras layouts. */
+function kerasLayers(spec: EfficientNetSpec, w: TensorMap): KerasLayer[] {
+  const { conv, depthwise, bn, none, se, normalization, top } = layerMakers(w);
   const layers: KerasLayer[] = [
     none('input_1'),
     none('rescaling'),
-    {
-      name: 'normalization',
-      vars: [
-        { name: 'mean', shape: [3], data: Float32Array.from([0.485, 0.456, 0.406]) },
-        { name: 'variance', shape: [3], data: Float32Array.from([0.229, 0.224, 0.225]) },
-        { name: 'count', shape: [], data: BigInt64Array.of(0n) },
-      ],
-    },
+    normalization,
     none('rescaling_1'),
     none('stem_conv_pad'),
     conv('stem_conv', 'conv_stem'),
@@ -81,22 +110,48 @@ function kerasLayers(spec: EfficientNetSpec, w: TensorMap): KerasLayer[] {
       const ds = st.block.expand === 1;
       if (!ds) layers.push(conv(`${k}expand_conv`, `${p}.conv_pw`), bn(`${k}expand_bn`, `${p}.bn1`), none(`${k}expand_activation`));
       if (st.block.stride === 2 && j === 0) layers.push(none(`${k}dwconv_pad`));
-      layers.push({ name: `${k}dwconv`, vars: [{ name: 'depthwise_kernel', ...toKeras('depthwise', get(`${p}.conv_dw.weight`)) }] });
-      layers.push(bn(`${k}bn`, `${p}.${ds ? 'bn1' : 'bn2'}`), none(`${k}activation`), none(`${k}se_squeeze`), none(`${k}se_reshape`));
-      layers.push(conv(`${k}se_reduce`, `${p}.se.conv_reduce`, true), conv(`${k}se_expand`, `${p}.se.conv_expand`, true), none(`${k}se_excite`));
+      layers.push(depthwise(`${k}dwconv`, `${p}.conv_dw`));
+      layers.push(bn(`${k}bn`, `${p}.${ds ? 'bn1' : 'bn2'}`), none(`${k}activation`), ...se(k, p));
       layers.push(conv(`${k}project_conv`, `${p}.${ds ? 'conv_pw' : 'conv_pwl'}`), bn(`${k}project_bn`, `${p}.${ds ? 'bn2' : 'bn3'}`));
       if (j > 0) layers.push(none(`${k}drop`), none(`${k}add`));
     }
   });
-  layers.push(conv('top_conv', 'conv_head'), bn('top_bn', 'bn2'), none('top_activation'), none('avg_pool'), none('top_dropout'));
-  layers.push({
-    name: 'predictions',
-    vars: [
-      { name: 'kernel', ...toKeras('dense', get('classifier.weight')) },
-      { name: 'bias', shape: get('classifier.bias').shape, data: get('classifier.bias').data as Float32Array },
-    ],
+  return [...layers, ...top()];
+}
+
+/**
+ * Keras' EfficientNetV2 layer list (keras/src/applications/efficientnet_v2.py: MBConvBlock, FusedMBConvBlock), written
+ * out here from Keras' source independently of the converter's table. B0-B3 carry a Normalization layer; S/M/L only a
+ * weightless Rescaling.
+ */
+function kerasV2Layers(spec: EfficientNetSpec, w: TensorMap, o: { normalization: boolean }): KerasLayer[] {
+  const { conv, depthwise, bn, none, se, normalization, top } = layerMakers(w);
+  const layers: KerasLayer[] = [none('input_1'), none('rescaling'), ...(o.normalization ? [normalization] : []), conv('stem_conv', 'conv_stem'), bn('stem_bn', 'bn1'), none('stem_activation')];
+  spec.stages.forEach((st, i) => {
+    for (let j = 0; j < st.repeats; j++) {
+      const k = `block${i + 1}${String.fromCharCode(97 + j)}_`;
+      const p = `blocks.${i}.${j}`;
+      const hasSe = st.block.seRatio > 0;
+      if (st.block.type === 'fused') {
+        if (st.block.expand !== 1) {
+          // expand_conv: the kxk conv with the block's stride; project_conv: 1x1.
+          layers.push(conv(`${k}expand_conv`, `${p}.conv_exp`), bn(`${k}expand_bn`, `${p}.bn1`), none(`${k}expand_activation`));
+          if (hasSe) layers.push(...se(k, p));
+          layers.push(conv(`${k}project_conv`, `${p}.conv_pwl`), bn(`${k}project_bn`, `${p}.bn2`));
+        } else {
+          // expand 1: project_conv is the block's only (kxk) conv, followed by its activation.
+          layers.push(conv(`${k}project_conv`, `${p}.conv`), bn(`${k}project_bn`, `${p}.bn1`), none(`${k}project_activation`));
+        }
+      } else {
+        layers.push(conv(`${k}expand_conv`, `${p}.conv_pw`), bn(`${k}expand_bn`, `${p}.bn1`), none(`${k}expand_activation`));
+        layers.push(depthwise(`${k}dwconv2`, `${p}.conv_dw`), bn(`${k}bn`, `${p}.bn2`), none(`${k}activation`));
+        if (hasSe) layers.push(...se(k, p));
+        layers.push(conv(`${k}project_conv`, `${p}.conv_pwl`), bn(`${k}project_bn`, `${p}.bn3`));
+      }
+      if (j > 0) layers.push(none(`${k}drop`), none(`${k}add`));
+    }
   });
-  return layers;
+  return [...layers, ...top()];
 }
 
 /** Writes Keras 2's h5 layout: [model_weights/]<layer>/<layer>/<var>:0, with layer_names and weight_names attributes. */
@@ -123,6 +178,14 @@ const x = randomInput([1, 3, 32, 32], 5);
 let want: Float32Array;
 const small = smallModel('efficientnet_b0', 'keras');
 const weights = testWeights(small.graph, 9);
+
+/** Loads a Keras .h5 file of `dir` as a user's registry entry would (10 classes, 32 px). */
+async function loadKerasFile(file: string, arch: string) {
+  const registry = join(dir, `${file}.registry.json`);
+  const entry = { name: `tiny.${arch}`, arch, family: 'keras', format: 'h5', url: file, sha256: sha256(readFileSync(join(dir, file))), preprocessing: { inputSize: 32 }, numClasses: 10 };
+  writeFileSync(registry, JSON.stringify({ entries: [entry] }));
+  return loadPretrained(entry.name, { registry, env: cleanEnv(), cacheDir: tempDir(), backend: new OnnxBackend(), threads: 1 });
+}
 
 beforeAll(async () => {
   const runner = await new OnnxBackend().load(small.graph, weights, { threads: 1 });
@@ -161,15 +224,7 @@ describe('the Keras converter', () => {
   });
 
   it('the converted model runs and equals a direct load of the same weights', async () => {
-    const file = join(dir, 'b0_model.h5');
-    const registry = join(dir, 'registry.json');
-    writeFileSync(
-      registry,
-      JSON.stringify({
-        entries: [{ name: 'tiny.keras', arch: 'efficientnet_b0', family: 'keras', format: 'h5', url: 'b0_model.h5', sha256: sha256(readFileSync(file)), preprocessing: { inputSize: 32 }, numClasses: 10 }],
-      }),
-    );
-    const m = await loadPretrained('tiny.keras', { registry, env: cleanEnv(), cacheDir: tempDir(), backend: new OnnxBackend(), threads: 1 });
+    const m = await loadKerasFile('b0_model.h5', 'efficientnet_b0');
     expect(m.spec).toMatchObject({ padding: 'same', bnEps: 1e-3 });
     expect(m.notes[0]).toMatch(/dropped Keras input-preprocessing layer "normalization"/);
     const got = (await m.run(x)).data as Float32Array;
@@ -201,7 +256,86 @@ describe('the Keras converter', () => {
     const err = await readKerasH5(bogus).catch((e) => e);
     expect(err).toBeInstanceOf(TensorFileError);
     expect(err.message).toMatch(/bogus\.h5: is not a readable HDF5 file \(unable to .*open file/);
-    expect(() => fromKeras(specFor('efficientnetv2_s', { family: 'keras' }), new Map())).toThrow(InvalidSpecError);
+  });
+
+  it('refuses a spec with a block Keras never builds (a V2 spec with a V1 depthwise-separable block)', () => {
+    const v2 = specFor('efficientnetv2_s', { family: 'keras' });
+    const mixed: EfficientNetSpec = { ...v2, stages: v2.stages.map((st, i) => (i === 1 ? { ...st, block: { ...st.block, type: 'mbconv', expand: 1 } } : st)) };
+    expect(() => fromKeras(mixed, new Map())).toThrow(InvalidSpecError);
+    expect(() => fromKeras(mixed, new Map())).toThrow(/"ds".*a block Keras' EfficientNetV2 builds \(ir, er, cn\)/);
+  });
+});
+
+describe('the Keras name table', () => {
+  const names = (spec: EfficientNetSpec) => [...kerasLayerTargets(spec).values()].map(([module]) => module);
+  it.each(['efficientnet_b0', 'efficientnet_b3', 'efficientnet_b7', 'efficientnetv2_b0', 'efficientnetv2_b3', 'efficientnetv2_s', 'efficientnetv2_m', 'efficientnetv2_l'])(
+    '%s: one Keras layer for every module that holds parameters, and no other',
+    (variant) => {
+      const { spec, graph } = smallModel(variant, 'keras');
+      const modules = [...new Set(graph.parameters.map((p) => p.name.slice(0, p.name.lastIndexOf('.'))))].sort();
+      expect(names(spec).sort()).toEqual(modules);
+      expect(new Set(names(spec)).size).toBe(names(spec).length);
+      expect(kerasGeneration(spec)).toBe(variant.startsWith('efficientnetv2') ? 'v2' : 'v1');
+    },
+  );
+  it('names V2 parts as Keras does: dwconv2, and a fused conv by what it does in the block', () => {
+    const t = kerasLayerTargets(specFor('efficientnetv2_s', { family: 'keras' }));
+    expect(t.get('block1a_project_conv')).toEqual(['blocks.0.0.conv', 'conv']); // cn: the only (3x3) conv
+    expect(t.get('block1b_project_bn')).toEqual(['blocks.0.1.bn1', 'bn']);
+    expect(t.get('block2a_expand_conv')).toEqual(['blocks.1.0.conv_exp', 'conv']); // er: the 3x3 expansion
+    expect(t.get('block2a_project_conv')).toEqual(['blocks.1.0.conv_pwl', 'conv']);
+    expect(t.get('block4a_dwconv2')).toEqual(['blocks.3.0.conv_dw', 'depthwise']);
+    expect(t.get('block6o_se_reduce')).toEqual(['blocks.5.14.se.conv_reduce', 'conv']);
+    expect(t.has('block4a_dwconv')).toBe(false);
+    expect(kerasLayerTargets(specFor('efficientnet_b0', { family: 'keras' })).get('block2a_dwconv')).toEqual(['blocks.1.0.conv_dw', 'depthwise']);
+  });
+});
+
+describe('Keras EfficientNetV2 files', () => {
+  const v2 = smallModel('efficientnetv2_b0', 'keras');
+  const v2Weights = testWeights(v2.graph, 11);
+  let v2Want: Float32Array;
+  beforeAll(async () => {
+    const runner = await new OnnxBackend().load(v2.graph, v2Weights, { threads: 1 });
+    v2Want = (await runner.run(x)).logits!.data as Float32Array;
+    await runner.dispose();
+    await writeKerasH5(join(dir, 'v2b0_weights.h5'), kerasV2Layers(v2.spec, v2Weights, { normalization: true }), { fullModel: false });
+    await writeKerasH5(join(dir, 'v2b0_model.h5'), kerasV2Layers(v2.spec, v2Weights, { normalization: true }), { fullModel: true });
+  });
+
+  it('maps every tensor of a Keras EfficientNetV2-B0 file exactly once to the canonical names and layouts', async () => {
+    for (const file of ['v2b0_weights.h5', 'v2b0_model.h5']) {
+      const raw = await readKerasH5(join(dir, file));
+      const { tensors, notes } = fromKeras(v2.spec, raw);
+      const params = v2.graph.parameters.map((p) => p.name).sort();
+      expect([...tensors.keys()].sort()).toEqual(params);
+      // Exactly once: every Keras tensor but the Normalization's three became one canonical tensor (none collided).
+      expect(raw.size - 3).toBe(params.length);
+      for (const p of v2.graph.parameters) {
+        const got = tensors.get(p.name)!;
+        const t = v2Weights.get(p.name)!;
+        expect(got.shape, p.name).toEqual(p.shape);
+        expect(Buffer.compare(Buffer.from((got.data as Float32Array).buffer, got.data.byteOffset, got.data.byteLength), Buffer.from((t.data as Float32Array).buffer, t.data.byteOffset, t.data.byteLength)), p.name).toBe(0);
+      }
+      expect(notes).toEqual([expect.stringMatching(/^dropped Keras input-preprocessing layer "normalization" \(mean \[3\]/)]);
+    }
+  });
+
+  it('the converted V2 model loads as a registry entry (TF SAME padding, BN eps 1e-3) and equals a direct load', async () => {
+    const m = await loadKerasFile('v2b0_model.h5', 'efficientnetv2_b0');
+    expect(m.spec).toMatchObject({ padding: 'same', bnEps: 1e-3 });
+    const got = (await m.run(x)).data as Float32Array;
+    await m.dispose();
+    expect(Array.from(got)).toEqual(Array.from(v2Want));
+  });
+
+  it('an S/M/L file has no Normalization layer (only a weightless Rescaling): nothing to drop, nothing noted', async () => {
+    const layers = kerasV2Layers(v2.spec, v2Weights, { normalization: false });
+    const file = join(dir, 'v2b0_rescaling_only.h5');
+    await writeKerasH5(file, layers, { fullModel: false });
+    const { tensors, notes } = fromKeras(v2.spec, await readKerasH5(file));
+    expect(tensors.size).toBe(v2.graph.parameters.length);
+    expect(notes).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { type Device, getBackend, InvalidSpecError, type Runner, type Tensor } from '@effnet/core';
-import { loadPretrained, type Preprocessing } from '@effnet/zoo';
+import { loadPretrained, type Preprocessing, Registry } from '@effnet/zoo';
 import type { ImageSource } from '../images/decode.js';
 import { type BatchError, preprocessBatch } from '../images/preprocess.js';
 import { labelsFor } from '../labels/label-sets.js';
@@ -44,8 +44,10 @@ export class Classifier {
   static async load(model: string, o: ClassifierOptions = {}): Promise<Classifier> {
     const ref = await resolveModel(model);
     if (ref.kind === 'checkpoint') return Classifier.fromCheckpoint(model, o);
-    if (ref.kind === 'variant')
-      throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use a zoo entry such as ${ref.row.name}.ra_in1k (effnet zoo list) or a checkpoint`);
+    if (ref.kind === 'variant') {
+      const tag = (await Registry.load()).find(ref.row.name)?.name;
+      throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use ${tag ? `a zoo entry such as ${tag}` : 'a zoo entry'} (effnet zoo list) or a checkpoint`);
+    }
     if (ref.kind === 'detector') throw new InvalidSpecError('model', model, 'a classifier: this is a detector (use effnet detect / Detector.load)');
     const m = await loadPretrained(ref.entry.name, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads, weightsKey: o.weightsKey });
     const labels = labelsOrIndices(m.labels, m.numClasses);
