@@ -1,0 +1,2 @@
+export * from './batcher.js';
+export * from './errors.js';
