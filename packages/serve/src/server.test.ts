@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 const get = (path: string, init: RequestInit = {}) => fetch(`${t.url}${path}`, init);
-const post = (path: string, body: BodyInit, headers: Record<string, string> = {}) => fetch(`${t.url}${path}`, { method: 'POST', body, headers });
+const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) => fetch(`${t.url}${path}`, { method: 'POST', body, headers });
 const postJson = (path: string, value: unknown) => post(path, JSON.stringify(value), { 'Content-Type': 'application/json' });
 
 async function expectError(r: Response, status: number, message: RegExp): Promise<void> {

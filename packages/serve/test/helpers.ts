@@ -1,7 +1,8 @@
 /** Test helpers: a server on 127.0.0.1:0 with the embedded effnet-shapes model, and small request helpers. */
-import { generateShape } from '@effnet/tasks';
+import { getBackend, type Runner } from '@effnet/core';
+import { generateShape, loadModelWeights } from '@effnet/tasks';
 import sharp from 'sharp';
-import { InferenceServer, type LogRecord, loadServedModel, type ServedModel, type ServerOptions } from '../src/index.js';
+import { InferenceServer, type LogRecord, loadServedModel, ServedModel, type ServerOptions } from '../src/index.js';
 import type { BatchingOptions } from '../src/model.js';
 
 export interface TestServer {
@@ -11,14 +12,20 @@ export interface TestServer {
   logs: LogRecord[];
 }
 
-/** Serves effnet-shapes as "shapes" (offline: the model ships with @effnet/zoo). */
-export async function startShapesServer(o: Partial<BatchingOptions> & ServerOptions = {}): Promise<TestServer> {
+/**
+ * Serves effnet-shapes as "shapes" (offline: the model ships with @effnet/zoo). `wrap` replaces the runner by one
+ * around it (to hold batches, slow them down or count them).
+ */
+export async function startShapesServer(o: Partial<BatchingOptions> & ServerOptions & { wrap?: (r: Runner) => Runner } = {}): Promise<TestServer> {
   const logs: LogRecord[] = [];
   let server: InferenceServer | undefined;
-  const model = await loadServedModel(
-    { name: 'shapes', model: 'effnet-shapes' },
-    { maxBatch: o.maxBatch ?? 8, maxDelayMs: o.maxDelayMs ?? 2, maxQueue: o.maxQueue ?? 64, timeoutMs: o.timeoutMs ?? 60_000, threads: 1, onBatch: (m, b) => server?.observeBatch(m, b) },
-  );
+  const batching = { maxBatch: o.maxBatch ?? 8, maxDelayMs: o.maxDelayMs ?? 2, maxQueue: o.maxQueue ?? 64, timeoutMs: o.timeoutMs ?? 60_000, onBatch: (m: string, b: { rows: number; ms: number }) => server?.observeBatch(m, b) };
+  let model: ServedModel;
+  if (o.wrap) {
+    const m = await loadModelWeights('effnet-shapes');
+    const runner = await (await getBackend('onnx')).load(m.graph, m.weights, { threads: 1 });
+    model = new ServedModel('shapes', 'effnet-shapes', m, o.wrap(runner), 'onnxruntime_onnx', batching);
+  } else model = await loadServedModel({ name: 'shapes', model: 'effnet-shapes' }, { ...batching, threads: 1 });
   server = new InferenceServer([model], { host: '127.0.0.1', port: 0, log: (r) => logs.push(r), version: 'test', ...o });
   const { url } = await server.listen();
   return { server, model, url, logs };
@@ -57,4 +64,40 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
   }
   return diff / Math.max(scale, 1e-12);
+}
+
+/** A runner that holds each batch until `release()` and counts the rows it ran. */
+export function gatedRunner(inner: Runner) {
+  let open = false;
+  let waiting: (() => void)[] = [];
+  const state = { batches: [] as number[], started: 0 };
+  const runner: Runner = {
+    device: inner.device,
+    notes: inner.notes,
+    async run(x) {
+      state.started++;
+      if (!open) await new Promise<void>((r) => waiting.push(r));
+      state.batches.push(x.shape[0]!);
+      return inner.run(x);
+    },
+    dispose: () => inner.dispose(),
+  };
+  const release = () => {
+    open = true;
+    for (const w of waiting) w();
+    waiting = [];
+  };
+  return { runner, state, release };
+}
+
+/** Resolves when `cond` holds (polled on the event loop; tests bound it with their own timeout). */
+export async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** startShapesServer with a gatedRunner around the model's runner. */
+export async function startGatedServer(o: Partial<BatchingOptions> & ServerOptions = {}): Promise<{ t: TestServer; gate: ReturnType<typeof gatedRunner> }> {
+  let gate: ReturnType<typeof gatedRunner> | undefined;
+  const t = await startShapesServer({ ...o, wrap: (inner) => (gate = gatedRunner(inner)).runner });
+  return { t, gate: gate! };
 }
