@@ -1,6 +1,6 @@
 /** `POST /v2/models/{name}/classify`: an image (JPEG, PNG or WebP) in the body, the top-k labels out (`?topk=5`). */
 import { InvalidSpecError, parseNumber } from '@effnet/core';
-import { ImageDecodeError, labelsOrIndices, preprocessBatch, softmax, topK } from '@effnet/tasks';
+import type { ModelWeights } from '@effnet/tasks';
 import { BadRequestError, UnsupportedMediaTypeError } from '../errors.js';
 import type { ServedModel } from '../model.js';
 import type { TaskHandler } from '../tasks.js';
@@ -10,11 +10,11 @@ const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet
 const labelCache = new WeakMap<ServedModel, readonly string[]>();
 
 /** Class names: a checkpoint's own, the zoo entry's label set when effnet knows it, else "class i". */
-function labelsOf(model: ServedModel): readonly string[] {
+function labelsOf(model: ServedModel, labelsOrIndices: (set: string, n: number) => readonly string[]): readonly string[] {
   let labels = labelCache.get(model);
   if (!labels) {
     const classes = model.outputs[0]!.shape[1]!;
-    const w = model.weights;
+    const w: ModelWeights = model.weights;
     labels = w.classes?.length === classes ? w.classes : labelsOrIndices(w.labels ?? '', classes);
     labelCache.set(model, labels);
   }
@@ -24,7 +24,9 @@ function labelsOf(model: ServedModel): readonly string[] {
 export const classifyHandler: TaskHandler = {
   task: 'classify',
   async handle({ model, body, query, contentType, signal }) {
-    const labels = labelsOf(model);
+    // Imported here: importing @effnet/serve (for its defaults, by the CLI) stays light.
+    const { ImageDecodeError, labelsOrIndices, preprocessBatch, softmax, topK } = await import('@effnet/tasks');
+    const labels = labelsOf(model, labelsOrIndices);
     const type = contentType?.split(';')[0]!.trim().toLowerCase();
     if (type && !IMAGE_TYPES.includes(type)) throw new UnsupportedMediaTypeError(`the classify endpoint reads an image body (${IMAGE_TYPES.join(', ')}), got Content-Type ${type}`);
     let k = 5;
