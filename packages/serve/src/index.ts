@@ -5,3 +5,4 @@ export * from './model.js';
 export * from './oip.js';
 export * from './server.js';
 export * from './tasks.js';
+export * from './triton.js';
