@@ -10,7 +10,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InputError } from '@effnet/core';
+import { InputError, InvalidSpecError } from '@effnet/core';
 import { BadRequestError, CancelledError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, ServeError, ShuttingDownError } from './errors.js';
 import { PROMETHEUS_CONTENT_TYPE, serverMetrics } from './metrics.js';
 import type { ServedModel } from './model.js';
@@ -77,7 +77,7 @@ export class InferenceServer {
   ) {
     this.models = new Map();
     for (const m of models) {
-      if (this.models.has(m.name)) throw new BadRequestError(`two models are served as "${m.name}"; give one another name with --model NAME=MODEL`);
+      if (this.models.has(m.name)) throw new InvalidSpecError('models', m.name, 'distinct names: two models are served under this one; give one another with --model NAME=MODEL');
       this.models.set(m.name, m);
     }
     this.maxBodyBytes = options.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyMb * 1024 * 1024;
