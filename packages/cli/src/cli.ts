@@ -8,6 +8,7 @@ import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { infoCommand } from './commands/info.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
 import { variantsCommand } from './commands/variants.js';
 import { pullCommandSpec, zooListCommand, zooRmCommand, zooVerifyCommand } from './commands/zoo.js';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   zooRmCommand,
   zooVerifyCommand,
   classifyCommand,
+  serveCommand,
   trainCommand,
   evalCommand,
   cocoEvalCommand,

@@ -1,16 +1,18 @@
 import { basename, dirname, join } from 'node:path';
 import { analyzeGraph, checkOutputFile, writeFileAtomic } from '@effnet/core';
 import { defineCommand, UsageError } from '../args.js';
+import { exportTriton, onnxMetadata } from './export-triton.js';
 import { FORCE_OPTION, MODEL_HELP, MODEL_OPTIONS } from './common.js';
 
 export const exportCommand = defineCommand({
   name: 'export',
-  summary: 'a model as an ONNX file',
-  usage: 'effnet export <model> -o model.onnx [options]',
+  summary: 'a model as an ONNX file, or a Triton model repository',
+  usage: 'effnet export <model> -o model.onnx [options]   |   effnet export <model> --triton DIR [options]',
   positionals: { name: '<model>', description: 'checkpoint, variant or zoo entry', min: 1, max: 1 },
   options: {
     ...MODEL_OPTIONS,
-    output: { type: 'string', short: 'o', required: true, valueName: 'FILE', description: 'the .onnx file to write' },
+    output: { type: 'string', short: 'o', valueName: 'FILE', description: 'the .onnx file to write' },
+    triton: { type: 'string', valueName: 'DIR', description: 'write a Triton model repository instead: DIR/<name>/1/model.onnx, config.pbtxt, labels.txt (<model> may be NAME=M)' },
     opset: { type: 'number', integer: true, min: 13, max: 21, valueName: 'N', description: 'ONNX opset (default 17)' },
     fp16: { type: 'boolean', description: 'float16 weights and compute (float32 in and out)' },
     'no-fold': { type: 'boolean', description: 'keep BatchNorm nodes instead of folding them into the convs' },
@@ -19,10 +21,12 @@ export const exportCommand = defineCommand({
     ...FORCE_OPTION,
   },
   notes: [MODEL_HELP],
-  examples: ['effnet export efficientnet_b0.ra_in1k -o b0.onnx', 'effnet export runs/shapes -o shapes.onnx --dynamic'],
+  examples: ['effnet export efficientnet_b0.ra_in1k -o b0.onnx', 'effnet export runs/shapes -o shapes.onnx --dynamic', 'effnet export effnet-shapes --triton model_repository'],
   async run({ values: v, positionals }, io) {
     const [{ loadModelWeights }, { compileToOnnx }] = await Promise.all([import('@effnet/tasks'), import('@effnet/backend-onnx')]);
     if (v.dynamic && v.resolution !== undefined) throw new UsageError('effnet export: --resolution and --dynamic exclude each other');
+    if ((v.output === undefined) === (v.triton === undefined)) throw new UsageError('effnet export needs one of -o FILE (an .onnx file) or --triton DIR (a Triton model repository); see effnet export --help');
+    if (v.output === undefined) return exportTriton(positionals[0]!, v.triton!, v, io);
     await checkOutputFile(v.output, { force: v.force, flag: '-o' });
     const m = await loadModelWeights(positionals[0]!, { weights: v.weights, weightsFormat: v['weights-format'], weightsKey: v['weights-key'], inputResolution: v.dynamic ? null : v.resolution });
     const dataFile = `${basename(v.output)}.data`;
@@ -31,7 +35,7 @@ export const exportCommand = defineCommand({
       fp16: v.fp16,
       foldBatchNorm: !v['no-fold'],
       externalDataLocation: dataFile,
-      metadata: { 'effnet.weights': m.random ? 'random initialisation' : basename(m.weightsFile ?? m.ref.name), 'effnet.model': m.ref.name, 'effnet.source': m.ref.kind },
+      metadata: onnxMetadata(m),
     });
     if (compiled.externalData) {
       await checkOutputFile(join(dirname(v.output), compiled.externalData.location), { force: v.force, flag: '-o (its external data)' });

@@ -96,7 +96,7 @@ export class Classifier {
 }
 
 /** Class names for a zoo entry's label set when effnet knows them and they fit the classifier, else class indices. */
-function labelsOrIndices(set: string, numClasses: number): readonly string[] {
+export function labelsOrIndices(set: string, numClasses: number): readonly string[] {
   try {
     const l = labelsFor(set);
     if (l.length === numClasses) return l;
