@@ -2,6 +2,7 @@ import {
   type Backend,
   bindWeights,
   checkGraphInput,
+  EffnetError,
   type Graph,
   type LoadOptions,
   prepareForInference,
@@ -45,23 +46,27 @@ export class TfjsRunner implements Runner {
   }
 
   async run(batch: Tensor): Promise<Record<string, Tensor>> {
-    const input = checkGraphInput(this.model.graph, batch, { allowNonFinite: this.allowNonFinite });
     if (tf.getBackend() !== this.runtime.backend) await tf.setBackend(this.runtime.backend);
-    const outs = tf.tidy(() => {
-      const { outputs } = this.model.forward(toNhwc(input));
-      return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.rank === 4 ? tf.transpose(v, [0, 3, 1, 2]) : v]));
-    });
-    const result: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(outs)) {
-      result[k] = { dtype: 'float32', shape: [...v.shape], data: (await v.data()) as Float32Array };
-      v.dispose();
-    }
-    return result;
+    return forwardNchw(this.model, checkGraphInput(this.model.graph, batch, { allowNonFinite: this.allowNonFinite }));
   }
 
   dispose(): void {
     this.model.dispose();
   }
+}
+
+/** Every output of a forward pass in inference mode, back in NCHW like every backend's. */
+async function forwardNchw(model: TfjsModel, input: Tensor): Promise<Record<string, Tensor>> {
+  const outs = tf.tidy(() => {
+    const { outputs } = model.forward(toNhwc(input));
+    return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.rank === 4 ? tf.transpose(v, [0, 3, 1, 2]) : v]));
+  });
+  const result: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(outs)) {
+    result[k] = { dtype: 'float32', shape: [...v.shape], data: (await v.data()) as Float32Array };
+    v.dispose();
+  }
+  return result;
 }
 
 /** Training through core's TrainSession interface: NCHW batches in, canonical weights out. */
@@ -94,13 +99,20 @@ export class TfjsTrainSession implements TrainSession {
     }
   }
 
+  /** tfjs trains classification only: the one target is `labels`. */
+  async stepWith(batch: Tensor, targets: Record<string, Tensor>): Promise<StepResult> {
+    const labels = targets.labels;
+    const others = Object.keys(targets).filter((k) => k !== 'labels');
+    if (!labels || others.length) throw new EffnetError(`the tfjs backend trains classification only (targets: labels); it got ${Object.keys(targets).join(', ')}: train this task on the onnx backend`);
+    return this.step(batch, Int32Array.from(labels.data as ArrayLike<number | bigint>, (v) => Number(v)));
+  }
+
   async predict(batch: Tensor): Promise<Tensor> {
-    const input = checkGraphInput(this.model.graph, batch, { allowNonFinite: this.allowNonFinite });
-    const out = tf.tidy(() => Object.values(this.model.forward(toNhwc(input)).outputs)[0]!);
-    const data = (await out.data()) as Float32Array;
-    const shape = [...out.shape];
-    out.dispose();
-    return { dtype: 'float32', shape, data };
+    return (await this.predictAll(batch))[this.model.graph.outputs[0]!]!;
+  }
+
+  async predictAll(batch: Tensor): Promise<Record<string, Tensor>> {
+    return forwardNchw(this.model, checkGraphInput(this.model.graph, batch, { allowNonFinite: this.allowNonFinite }));
   }
 
   weights(): TensorMap {
@@ -123,6 +135,8 @@ export class TfjsBackend implements Backend, TrainingBackend {
   readonly name = 'tfjs';
 
   async createTrainer(graph: Graph, weights: TensorMap, options: TrainerOptions & TfjsLoadOptions): Promise<TfjsTrainSession> {
+    const ce = options.loss?.terms.length === 1 && options.loss.terms[0]!.kind === 'softmaxCrossEntropy' && options.loss.terms[0]!.ignoreIndex === undefined;
+    if (options.loss && !ce) throw new EffnetError(`the tfjs backend trains classification only (softmax cross-entropy); this loss has ${options.loss.terms.map((t) => t.kind).join(' + ')}: train it on the onnx backend`);
     const runtime = await runtimeFor(options);
     const model = new TfjsModel(graph, bindWeights(graph, weights, { allowNonFinite: options.allowNonFinite }));
     return new TfjsTrainSession(model, new Trainer(model, options), runtime, options.allowNonFinite);

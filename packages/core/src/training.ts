@@ -1,6 +1,7 @@
 import { InvalidSpecError } from './errors.js';
 import type { Graph } from './graph.js';
 import type { LoadOptions } from './backend.js';
+import type { LossSpec } from './losses.js';
 import type { Tensor, TensorMap } from './tensor.js';
 
 /** PyTorch semantics: Adam's weight decay is L2 in the gradient, AdamW's is decoupled. */
@@ -48,11 +49,16 @@ export interface TrainerOptions {
   seed?: number;
   /** Steps already done (a resumed run): the schedule continues from here. */
   startStep?: number;
+  /**
+   * What to minimise (default: cross-entropy of the first output against int64 `labels`, with `labelSmoothing`).
+   * Detection and segmentation pass their losses here; a backend that cannot train a loss says so.
+   */
+  loss?: LossSpec;
 }
 
 export interface StepResult {
   loss: number;
-  /** Fraction of the batch classified correctly (before the update). */
+  /** Fraction of the batch classified correctly (before the update); NaN when the loss is not a classification's. */
   accuracy: number;
   lr: number;
   gradNorm: number;
@@ -63,9 +69,14 @@ export interface TrainSession {
   readonly device: string;
   readonly notes: readonly string[];
   readonly steps: number;
+  /** One step of classification: int32 class indices, one per image. */
   step(batch: Tensor, labels: Int32Array): Promise<StepResult>;
-  /** Logits in inference mode (running BN statistics, no dropout), for validation during training. */
+  /** One step with the loss's targets by name (see LossSpec): per-anchor targets, masks, ... */
+  stepWith(batch: Tensor, targets: Record<string, Tensor>): Promise<StepResult>;
+  /** The first output in inference mode (running BN statistics, no dropout), for validation during training. */
   predict(batch: Tensor): Promise<Tensor>;
+  /** Every graph output in inference mode, by name (NCHW). */
+  predictAll(batch: Tensor): Promise<Record<string, Tensor>>;
   /** Every parameter and BatchNorm statistic, canonical names, PyTorch layouts, float32. */
   weights(): TensorMap;
   dispose(): void;

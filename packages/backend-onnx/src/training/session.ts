@@ -23,8 +23,6 @@ import { createState, gradNorm, type OptimizerState, optimizerStep } from './opt
 import { compileEvalGraph, compileTrainingGraph, type TrainingGraph } from './training-graph.js';
 
 export interface OnnxTrainerOptions extends TrainerOptions, OnnxLoadOptions {
-  /** The loss (default: cross-entropy of the first output against int64 `labels`, with `labelSmoothing`). */
-  loss?: LossSpec;
   /**
    * Depthwise convs through ONNX Runtime's internal NCHWc kernels, whose layout rewrite ORT skips when weights are
    * graph inputs: 'auto' (default) probes them once on this machine and falls back to standard operators.
@@ -296,6 +294,11 @@ export class OnnxTrainSession implements TrainSession {
 
   /** The graph's first output in inference mode (running statistics, no dropout) with the current weights. */
   async predict(input: Tensor): Promise<Tensor> {
+    return (await this.predictAll(input))[this.graph.outputs[0]!]!;
+  }
+
+  /** Every graph output in inference mode with the current weights. */
+  async predictAll(input: Tensor): Promise<Record<string, Tensor>> {
     const batch = checkGraphInput(this.graph, input, { allowNonFinite: this.options.allowNonFinite });
     const [n, , h, w] = batch.shape as [number, number, number, number];
     const key = `${n}/${h}/${w}`;
@@ -308,8 +311,10 @@ export class OnnxTrainSession implements TrainSession {
     const { Tensor: OrtTensor } = await ort();
     const feeds: Record<string, Ort.Tensor> = {};
     for (const io of c.tg.inputs) feeds[io.name] = new OrtTensor('float32', io.role === 'image' ? (batch.data as Float32Array) : this.current.get(io.name)!, io.dims);
-    const out = (await c.session.run(feeds))[this.graph.outputs[0]!]!;
-    return { dtype: 'float32', shape: out.dims.map(Number), data: out.data as Float32Array };
+    const results = await c.session.run(feeds);
+    const out: Record<string, Tensor> = {};
+    for (const name of this.graph.outputs) out[name] = { dtype: 'float32', shape: results[name]!.dims.map(Number), data: results[name]!.data as Float32Array };
+    return out;
   }
 
   /** Every parameter and BatchNorm statistic under its canonical name (copies, PyTorch layouts, float32). */

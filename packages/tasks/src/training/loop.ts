@@ -1,0 +1,153 @@
+/**
+ * The one training loop every task runs (classification, detection, segmentation): seeded shuffles per epoch,
+ * batches built by the task, a step on a TrainingBackend's session, progress with images/s, validation each epoch,
+ * a checkpoint each epoch (and `best` on a better validation metric), early stopping. Tasks differ only in how a
+ * batch is built, what the loss is (given to the session) and how validation scores.
+ */
+import { canTrain, deriveSeed, type Device, EffnetError, getBackend, seededShuffle, type Tensor, type TrainingBackend, type TrainSession } from '@effnet/core';
+
+export class TrainingError extends EffnetError {
+  override name = 'TrainingError';
+}
+
+/** Where training runs: 'auto' is ONNX Runtime (on this kind of machine it trains about 20x faster than tfjs wasm). */
+export type TrainingBackendName = 'auto' | 'onnx' | 'tfjs';
+export const TRAINING_BACKENDS: readonly TrainingBackendName[] = ['auto', 'onnx', 'tfjs'];
+
+/** The training backend for a name; `auto` is onnx (measured: `npm run bench`, bench/results/train.json). */
+export async function trainingBackend(name: TrainingBackendName = 'auto'): Promise<TrainingBackend> {
+  const picked = name === 'auto' ? 'onnx' : name;
+  if (!TRAINING_BACKENDS.includes(name)) throw new TrainingError(`training backend "${name}" is not one of ${TRAINING_BACKENDS.join(', ')}`);
+  const backend = await getBackend(picked);
+  if (!canTrain(backend)) throw new TrainingError(`the ${picked} backend cannot train; reinstall @effnet/backend-${picked}`);
+  return backend;
+}
+
+/** The device a training backend takes by default. */
+export function defaultTrainingDevice(name: TrainingBackendName): Device {
+  return name === 'tfjs' ? 'auto' : 'cpu';
+}
+
+export interface TrainProgress {
+  phase: 'train' | 'val' | 'epoch';
+  epoch: number;
+  epochs: number;
+  step: number;
+  stepsPerEpoch: number;
+  loss?: number;
+  /** Training accuracy (classification; NaN for other tasks). */
+  accuracy?: number;
+  lr?: number;
+  imagesPerSecond?: number;
+  /** The validation metric of the epoch (`metric` names it). */
+  valAccuracy?: number;
+  /** The task's validation metrics of the epoch, by name (valAccuracy, mAP50, mIoU, ...). */
+  metrics?: Record<string, number>;
+  /** Which validation metric decides `best` and early stopping. */
+  metric?: string;
+  device?: string;
+}
+
+/** One batch: the input images (NCHW float32) and the loss's targets by name. */
+export interface Batch {
+  input: Tensor;
+  targets: Record<string, Tensor>;
+}
+
+export interface LoopOptions {
+  session: TrainSession;
+  /** Training samples. */
+  size: number;
+  batchSize: number;
+  epochs: number;
+  /** Epochs already done (a resumed run). */
+  startEpoch: number;
+  seed: number;
+  /** Builds the batch of these samples for this epoch (augmented, seeded by (seed, epoch, index)). */
+  batch(indices: number[], epoch: number): Promise<Batch>;
+  /** Scores the session each epoch; the value under `metric` decides `best` (higher is better). */
+  validate(session: TrainSession): Promise<Record<string, number>>;
+  metric: string;
+  /** Saves the latest checkpoint (and `best` when asked); `row` is the epoch's history row. */
+  save(row: Record<string, number>, best: boolean): Promise<void>;
+  /** Rows of the epochs already done (a resumed run). */
+  history?: Record<string, number>[];
+  patience?: number;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+export interface LoopResult {
+  history: Record<string, number>[];
+  stoppedEarly: boolean;
+  /** Epochs trained in this call. */
+  trained: number;
+}
+
+/** Runs epochs `startEpoch + 1 .. epochs`. The session is the caller's to dispose. */
+export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
+  const stepsPerEpoch = Math.ceil(o.size / o.batchSize);
+  const history = [...(o.history ?? [])];
+  let best = Math.max(-Infinity, ...history.map((h) => h[o.metric] ?? -Infinity));
+  let sinceBest = 0;
+  let trained = 0;
+  for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
+    const order = seededShuffle(o.size, deriveSeed(o.seed, epoch));
+    let lossSum = 0;
+    let accSum = 0;
+    let seen = 0;
+    let lr = 0;
+    const t0 = performance.now();
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const indices = order.slice(s * o.batchSize, (s + 1) * o.batchSize);
+      const b = await o.batch(indices, epoch);
+      const r = await o.session.stepWith(b.input, b.targets);
+      if (!Number.isFinite(r.loss))
+        throw new TrainingError(`the loss became ${r.loss} at epoch ${epoch + 1}, step ${s + 1}: training diverged; lower the learning rate (--lr) or check the data`);
+      lr = r.lr;
+      lossSum += r.loss * indices.length;
+      accSum += r.accuracy * indices.length;
+      seen += indices.length;
+      o.onProgress?.({
+        phase: 'train',
+        epoch: epoch + 1,
+        epochs: o.epochs,
+        step: s + 1,
+        stepsPerEpoch,
+        loss: lossSum / seen,
+        accuracy: accSum / seen,
+        lr: r.lr,
+        imagesPerSecond: seen / ((performance.now() - t0) / 1000),
+        device: o.session.device,
+      });
+    }
+    const imagesPerSecond = seen / ((performance.now() - t0) / 1000);
+    o.onProgress?.({ phase: 'val', epoch: epoch + 1, epochs: o.epochs, step: stepsPerEpoch, stepsPerEpoch, device: o.session.device });
+    const metrics = await o.validate(o.session);
+    const row: Record<string, number> = { epoch: epoch + 1, trainLoss: lossSum / seen, ...(Number.isNaN(accSum) ? {} : { trainAccuracy: accSum / seen }), ...metrics, imagesPerSecond, lr };
+    history.push(row);
+    trained++;
+    const score = metrics[o.metric] ?? Number.NaN;
+    o.onProgress?.({
+      phase: 'epoch',
+      epoch: epoch + 1,
+      epochs: o.epochs,
+      step: stepsPerEpoch,
+      stepsPerEpoch,
+      loss: row.trainLoss,
+      accuracy: row.trainAccuracy ?? Number.NaN,
+      valAccuracy: score,
+      metrics,
+      metric: o.metric,
+      imagesPerSecond,
+      device: o.session.device,
+    });
+    const better = score > best;
+    if (better) {
+      best = score;
+      sinceBest = 0;
+    }
+    await o.save(row, better);
+    if (!better && o.patience !== undefined && ++sinceBest >= o.patience) return { history, stoppedEarly: true, trained };
+  }
+  return { history, stoppedEarly: false, trained };
+}
