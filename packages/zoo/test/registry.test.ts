@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveVariant } from '@effnet/core';
+import { detectorConfig, resolveVariant } from '@effnet/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUILTIN_ENTRIES, Registry, RegistryError, specForEntry, UnknownModelError, validateEntry, WEIGHT_FORMATS } from '../src/index.js';
 import { cleanEnv, removeTempDirs, tempDir } from './helpers.js';
@@ -23,7 +23,7 @@ describe('the built-in registry', () => {
       const r = validateEntry(raw, e.name, { requireSha256: false, formats: WEIGHT_FORMATS, origin: 'builtin' });
       expect(r.problems).toEqual([]);
       expect(r.entry).toEqual(e);
-      expect(() => resolveVariant(e.arch)).not.toThrow();
+      expect(() => (e.task === 'detection' ? detectorConfig(e.arch) : resolveVariant(e.arch))).not.toThrow();
       expect(e.reference).toBeTruthy();
       if (e.top1 !== undefined) expect(e.top1Resolution).toBeGreaterThan(0);
     }

@@ -13,6 +13,7 @@
  * - Keras: URLs and md5 hashes from keras-team/keras `keras/src/applications/efficientnet.py` (WEIGHTS_HASHES); top-1
  *   and size from the Keras Applications table (keras.io/api/applications).
  */
+import { EFFDET_ENTRIES } from './effdet.js';
 import { embeddedEntries } from './embedded.js';
 import { HALF, IMAGENET_MEAN, IMAGENET_STD, type Preprocessing, type RegistryEntry, type Rgb } from './schema.js';
 
@@ -213,4 +214,4 @@ const KERAS_ENTRIES: RegistryEntry[] = KERAS_ROWS.map(([b, top1, mb, md5]) => ({
 }));
 
 /** Every built-in entry, in display order. */
-export const BUILTIN_ENTRIES: readonly RegistryEntry[] = [...embeddedEntries(), ...TIMM_ENTRIES, ...TORCHVISION_ENTRIES, ...KERAS_ENTRIES];
+export const BUILTIN_ENTRIES: readonly RegistryEntry[] = [...embeddedEntries(), ...TIMM_ENTRIES, ...TORCHVISION_ENTRIES, ...KERAS_ENTRIES, ...EFFDET_ENTRIES];
