@@ -383,7 +383,7 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   if (entry.weightsKey !== undefined && entry.format !== 'pth') problems.push({ where: at('weightsKey'), message: `only .pth checkpoints have entries to choose from; remove it or set format "pth"` });
   if (detection) {
     if (entry.family !== 'effdet') problems.push({ where: at('family'), message: `${show(family)}: a detection entry's weights follow effdet's conventions (the detector's config); set family "effdet"` });
-    if (entry.naming !== 'effdet' && entry.naming !== 'effnet') problems.push({ where: at('naming'), message: `${show(entry.naming)}: a detector's weights are read under effdet's names; set naming "effdet" (or leave it out)` });
+    if (naming !== undefined && naming !== 'effdet' && naming !== 'effnet') problems.push({ where: at('naming'), message: `${show(entry.naming)}: a detector's weights are read under effdet's names; set naming "effdet" (or leave it out)` });
     if (entry.overrides) problems.push({ where: at('overrides'), message: "a detector's padding and BatchNorm come from its config; remove overrides" });
     if (entry.top1 !== undefined || entry.top1Resolution !== undefined) problems.push({ where: at('top1'), message: 'is an ImageNet classification figure; a detection entry reports cocoMap' });
   } else {
