@@ -388,7 +388,7 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
     if (entry.top1 !== undefined || entry.top1Resolution !== undefined) problems.push({ where: at('top1'), message: 'is an ImageNet classification figure; a detection entry reports cocoMap' });
   } else {
     if (entry.family === 'effdet') problems.push({ where: at('family'), message: '"effdet" is the family of detection entries; set task "detection" (and a detector arch) or another family' });
-    if (entry.naming === 'effdet') problems.push({ where: at('naming'), message: '"effdet" names a detector\'s weights; set task "detection" (and a detector arch) or another naming' });
+    if (naming === 'effdet') problems.push({ where: at('naming'), message: '"effdet" names a detector\'s weights; set task "detection" (and a detector arch) or another naming' });
     if (entry.cocoMap !== undefined) problems.push({ where: at('cocoMap'), message: 'is a detection figure; set task "detection" or report top1' });
   }
   return problems.length ? { problems } : { entry, problems };
