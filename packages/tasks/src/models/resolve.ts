@@ -226,6 +226,16 @@ function detectorFromFile(ref: ModelRef, detector: EfficientDetConfig, file: Wei
 }
 
 /**
+ * Which of the detectors a weight file fits it is: the only one, or where several fit (D6 and D7 differ only in image
+ * size and anchor scale), the one the file's name starts with (effdet's releases: tf_efficientdet_d7_53-6d1d7a95.pth).
+ */
+export function detectorForFile(fits: readonly string[], path: string): string | undefined {
+  if (fits.length === 1) return fits[0];
+  const base = basename(path).toLowerCase();
+  return fits.filter((n) => base.startsWith(n) && !/[a-z0-9]/.test(base.charAt(n.length))).sort((a, b) => b.length - a.length)[0];
+}
+
+/**
  * A weight file (no card) that holds an EfficientDet in effdet's names, e.g. one of effdet's released .pth files: the
  * detector is the named one its tensors fit exactly; where several do (D6 and D7 differ only in image size and anchor
  * scale), the one the file name starts with. undefined for anything else (a directory, a card, a classifier's file).
@@ -236,9 +246,7 @@ async function detectorWeightFile(ref: Extract<ModelRef, { kind: 'checkpoint' }>
   const file = await readWeightFile(path, { weightsKey: o.weightsKey });
   if (!isDetectorStateDict(file.tensors)) return undefined;
   const fits = detectorsFitting(file.tensors);
-  const base = basename(path).toLowerCase();
-  const named = fits.filter((n) => base.startsWith(n) && !/[a-z0-9]/.test(base.charAt(n.length)));
-  const pick = fits.length === 1 ? fits[0] : named.sort((a, b) => b.length - a.length)[0];
+  const pick = detectorForFile(fits, path);
   if (!pick) {
     const which = fits.length ? `it fits ${fits.join(' and ')}` : 'it fits no named EfficientDet';
     throw new InvalidSpecError('--model', path, `a detector's weight file whose detector effnet can tell: ${which}; pass the detector and the file: --model <detector> --weights ${path}`);
