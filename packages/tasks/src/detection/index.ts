@@ -10,3 +10,4 @@ export * from './coco-dataset.js';
 export * from './augment-boxes.js';
 export * from './letterbox.js';
 export * from './detector.js';
+export * from './onnx-nms.js';
