@@ -97,4 +97,10 @@ describe('effnet detect', () => {
     await expect(run(['detect', a, '--model', 'tf_efficientdet_lite0', '--score', '1.5'])).rejects.toThrow(/--score/);
     await expect(run(['detect', join(dir, 'none'), '--model', 'tf_efficientdet_lite0'])).rejects.toThrow(/no such file or directory/);
   });
+
+  it('zoo list shows the detection entries with their COCO mAP', async () => {
+    const rows = JSON.parse((await run(['zoo', 'list', '--json'])).out.join('\n'));
+    expect(rows.find((r: { name: string }) => r.name === 'tf_efficientdet_d0.coco')).toMatchObject({ task: 'detection', arch: 'tf_efficientdet_d0', family: 'effdet', format: 'pth', cocoMap: 34.2, top1: null, labels: 'coco-90' });
+    expect((await run(['zoo', 'list'])).out.join('\n')).toMatch(/tf_efficientdet_d6\.coco +tf_efficientdet_d6 +effdet +52\.0 mAP/);
+  });
 });
