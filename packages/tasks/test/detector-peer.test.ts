@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readNpy } from '@effnet/core';
-import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { noisePng } from '../../../testing/images.js';
 import { describeWithPeers, effdetFixture, runPython } from '../../../testing/peers.js';
 import { decodeImage } from '../src/images/decode.js';
 import { Detector } from '../src/detection/detector.js';
@@ -16,15 +16,7 @@ async function images(dir: string): Promise<string[]> {
     [300, 200, 1],
     [150, 260, 2],
   ]) {
-    const data = new Uint8Array(w! * h! * 3);
-    let s = seed!;
-    for (let i = 0; i < data.length; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      data[i] = s >>> 24;
-    }
-    const file = join(dir, `noise_${w}x${h}.png`);
-    await sharp(Buffer.from(data), { raw: { width: w!, height: h!, channels: 3 } }).png().toFile(file);
-    out.push(file);
+    out.push(await noisePng(join(dir, `noise_${w}x${h}.png`), w!, h!, seed!));
   }
   return out;
 }

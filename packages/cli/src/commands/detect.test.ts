@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { buildEfficientDet, detectorConfig, randomWeights, writeSafetensors } from '@effnet/core';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { noisePng } from '../../../../testing/images.js';
 import { main } from '../cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'effnet-detect-cli-'));
@@ -15,18 +16,7 @@ async function run(args: string[]): Promise<{ code: number; out: string[]; err: 
   return { code, out, err };
 }
 
-async function png(name: string, width: number, height: number, seed: number): Promise<string> {
-  const data = new Uint8Array(width * height * 3);
-  let s = seed;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s >>> 24;
-  }
-  const file = join(dir, name);
-  mkdirSync(dirname(file), { recursive: true });
-  await sharp(Buffer.from(data), { raw: { width, height, channels: 3 } }).png().toFile(file);
-  return file;
-}
+const png = (name: string, width: number, height: number, seed: number) => noisePng(join(dir, name), width, height, seed);
 
 describe('effnet detect', () => {
   let images = '';

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildEfficientDet, detectorConfig, float32Tensor, type Runner, type Tensor } from '@effnet/core';
 import fc from 'fast-check';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RgbImage } from '../images/decode.js';
+import { noiseImage, noisePng } from '../../../../testing/images.js';
 import { ImageDecodeError } from '../images/errors.js';
 import { COCO_90_LABELS } from '../labels/imagenet.js';
 import type { ModelWeights } from '../models/resolve.js';
@@ -16,22 +15,8 @@ import { postprocessDetections } from './postprocess.js';
 
 const f = Math.fround;
 
-function noise(width: number, height: number, seed: number): RgbImage {
-  const data = new Uint8Array(width * height * 3);
-  let s = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s >>> 24;
-  }
-  return { data, width, height };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'effnet-detector-'));
-async function pngFile(name: string, img: RgbImage): Promise<string> {
-  const file = join(dir, name);
-  await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(file);
-  return file;
-}
 
 describe('letterbox', () => {
   it("normalises as effdet's PrefetchLoader: (v - 255 mean) / (255 std) in float32, on a canvas of the mean colour", () => {
@@ -42,7 +27,7 @@ describe('letterbox', () => {
     expect(out[1]).toBe(f(f(128 - f(0.456 * 255)) / f(0.224 * 255)));
     expect(out[2]).toBe(f(f(255 - f(0.406 * 255)) / f(0.225 * 255)));
     // A 4x2 image into 8x8: resized to 8x4, the rest is the fill colour (ImageNet mean: 124, 116, 104).
-    const { data, info } = letterbox(noise(4, 2, 1), [8, 8], p);
+    const { data, info } = letterbox(noiseImage(4, 2, 1), [8, 8], p);
     expect(info).toMatchObject({ scale: 2, scaledWidth: 8, scaledHeight: 4 });
     const fill = new Float32Array(3);
     writeEffdetNormalized({ data: Uint8Array.from(EFFDET_FILL_COLOR), width: 1, height: 1 }, p, fill);
@@ -114,7 +99,7 @@ describe('Detector (on fixed head outputs)', () => {
           const y = cell % lv.height;
           const x = Math.floor(cell / lv.height) % lv.width;
           const detector = new Detector(new FixedRunner(oneHot(probe, { level, y, x, a, c })), model, ['a', 'b', 'c']);
-          const image = noise(width, height, cell);
+          const image = noiseImage(width, height, cell);
           const { results } = await detector.detect([{ ...image, name: 'img' }], { score: 0.5 });
           expect(results).toHaveLength(1);
           const r = results[0]!;
@@ -153,7 +138,7 @@ describe('Detector (on fixed head outputs)', () => {
     const probe = new Detector(new FixedRunner(() => ({})), model, []);
     const runner = new FixedRunner(oneHot(probe, { level: 2, y: 1, x: 1, a: 0, c: 1 }));
     const detector = new Detector(runner, model, []);
-    const good = await pngFile('good.png', noise(40, 30, 2));
+    const good = await noisePng(join(dir, 'good.png'), 40, 30, 2);
     const bad = join(dir, 'bad.png');
     writeFileSync(bad, 'not an image');
     const { results, errors } = await detector.detect([good, bad, { source: good, name: 'again' }], { skipErrors: true });
@@ -197,9 +182,9 @@ describe('Detector.load', () => {
     expect(d0.random).toBe(true);
     expect(d0.inputSize).toEqual([512, 512]);
     expect(d0.labelOf(1)).toBe('class 1');
-    const a = noise(300, 200, 5);
-    const b = noise(150, 260, 6);
-    const file = await pngFile('b.png', b);
+    const a = noiseImage(300, 200, 5);
+    const b = noiseImage(150, 260, 6);
+    const file = await noisePng(join(dir, 'b.png'), 150, 260, 6);
     const { results, errors } = await d0.detect([{ ...a, name: 'a' }, file], { score: 0 });
     expect(errors).toEqual([]);
     // The same by hand: letterbox, the raw outputs, postprocessDetections with each image's img_info.
