@@ -61,6 +61,8 @@ describe('effnet detect', () => {
     const r = await run(['detect', a, '--model', 'tf_efficientdet_lite0', '--score', '0', '--max', '2']);
     expect(r.out.join('\n')).toMatch(/^image +label +score +box x1, y1, x2, y2\n[- ]+\n.*a\.png +class \d+ +0\.\d\d +[\d.]+, [\d.]+, [\d.]+, [\d.]+\n +class \d+/);
     expect((await run(['detect', a, '--model', 'tf_efficientdet_lite0', '--score', '0.999'])).out.join('\n')).toMatch(/a\.png +\(none\)/);
+    const soft = JSON.parse((await run(['detect', a, '--model', 'tf_efficientdet_lite0', '--soft-nms', '--score', '0', '--max', '4', '--json'])).out[0]!);
+    expect(soft.detections).toHaveLength(4);
   });
 
   it('--draw DIR writes each image with its boxes at its own size, and claims DIR (--force to write over it)', async () => {

@@ -222,4 +222,27 @@ describe('Detector.load', () => {
     await lite.dispose();
     expect(COCO_90_LABELS).toHaveLength(90);
   });
+
+  it('gives the same detections on TensorFlow.js (wasm) as on ONNX Runtime, with hard and soft NMS', async () => {
+    const image = { ...noiseImage(160, 100, 9), name: 'n' };
+    const o = { inputSize: 128, threads: 2 } as const;
+    const onnx = await Detector.load('tf_efficientdet_lite0', o);
+    const tfjs = await Detector.load('tf_efficientdet_lite0', { ...o, backend: 'tfjs', device: 'wasm' });
+    try {
+      expect(tfjs.device).toBe('wasm');
+      for (const nms of ['hard', 'soft'] as const) {
+        const [a, b] = [await onnx.detect([image], { score: 0, maxDetections: 15, nms }), await tfjs.detect([image], { score: 0, maxDetections: 15, nms })];
+        const [da, db] = [a.results[0]!.detections, b.results[0]!.detections];
+        expect(da.length, nms).toBeGreaterThan(0);
+        expect(db.map((d) => d.classId), nms).toEqual(da.map((d) => d.classId));
+        db.forEach((d, i) => {
+          expect(Math.abs(d.score - da[i]!.score)).toBeLessThanOrEqual(1e-4);
+          d.box.forEach((v, k) => expect(Math.abs(v - da[i]!.box[k]!)).toBeLessThanOrEqual(1e-2));
+        });
+      }
+    } finally {
+      await onnx.dispose();
+      await tfjs.dispose();
+    }
+  });
 });
