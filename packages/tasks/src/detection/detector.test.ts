@@ -216,6 +216,9 @@ describe('Detector.load', () => {
 
   it('names what is not a detector, and labels that do not fit', async () => {
     await expect(Detector.load('efficientnet_b0')).rejects.toThrow(/model: "efficientnet_b0" \(a detector: .*this is a classifier/);
+    // A classifier zoo entry is refused before its weights are pulled (offline, nothing cached: a pull would fail).
+    const env = { EFFNET_OFFLINE: '1', EFFNET_CACHE: mkdtempSync(join(tmpdir(), 'effnet-empty-cache-')) };
+    await expect(Detector.load('efficientnet_b0.ra_in1k', { env })).rejects.toThrow(/model: "efficientnet_b0\.ra_in1k" \(a detector: /);
     await expect(Detector.load('tf_efficientdet_lite0', { labels: 'imagenet-1k', inputSize: 128 })).rejects.toThrow(/labels: "imagenet-1k" \(90 class names/);
     const lite = await Detector.load('tf_efficientdet_lite0', { labels: 'coco-90', inputSize: 128 });
     expect([lite.labelOf(1), lite.labelOf(90), lite.inputSize, lite.preprocessing.mean]).toEqual(['person', 'toothbrush', [128, 128], [0.5, 0.5, 0.5]]);

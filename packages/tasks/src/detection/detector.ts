@@ -11,7 +11,7 @@ import { decodeImage, type ImageSource, type RgbImage, sourceName } from '../ima
 import { ImageDecodeError } from '../images/errors.js';
 import type { BatchError } from '../images/preprocess.js';
 import { labelsFor } from '../labels/imagenet.js';
-import { loadModelWeights, type ModelWeights, type ResolveOptions } from '../models/resolve.js';
+import { loadModelWeights, type ModelWeights, type ResolveOptions, resolveModel } from '../models/resolve.js';
 import { type Anchors, generateAnchors } from './anchors.js';
 import { imageInfoFor } from './augment-boxes.js';
 import { letterbox } from './letterbox.js';
@@ -116,8 +116,12 @@ export class Detector {
 
   /** A detector architecture (random weights), a detector weight file or a zoo entry; see DetectorOptions. */
   static async load(name: string, o: DetectorOptions = {}): Promise<Detector> {
+    const notDetector = () => new InvalidSpecError('model', name, 'a detector: an EfficientDet architecture (tf_efficientdet_d0), its weight file or a detection zoo entry (tf_efficientdet_d0.coco); this is a classifier (use effnet classify / Classifier.load)');
+    // Known classifiers stop here, before any weights are pulled or read.
+    const ref = await resolveModel(name, o);
+    if (ref.kind === 'variant' || (ref.kind === 'pretrained' && ref.entry.task !== 'detection')) throw notDetector();
     const m = await loadModelWeights(name, { ...o, inputResolution: o.inputSize });
-    if (!m.detector) throw new InvalidSpecError('model', name, 'a detector: an EfficientDet architecture (tf_efficientdet_d0), its weight file or a detection zoo entry (tf_efficientdet_d0.coco); this is a classifier (use effnet classify / Classifier.load)');
+    if (!m.detector) throw notDetector();
     if (m.graph.inputs[0]!.height === null) throw new InvalidSpecError('inputSize', o.inputSize, 'a fixed size: the letterbox needs one');
     const backend = await getBackend(o.backend ?? 'onnx');
     const runner = await backend.load(m.graph, m.weights, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
