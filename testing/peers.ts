@@ -184,3 +184,14 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): { diff: num
   }
   return { diff, scale };
 }
+
+/**
+ * effdet's own .pth (torch.save(model.state_dict()), the format of its releases) of an effdet fixture's weights
+ * (scripts/effdet_pth.py), generated once per script version. Returns the file.
+ */
+export function effdetPthFixture(fx: EffdetFixture): string {
+  const dir = scriptFixture('scripts/effdet_pth.py', ['effdet-pth', basename(fx.dir)], (out) => [
+    '--model', String(fx.meta.model), '--weights', fx.weights, '--out', out, '--num-classes', String(fx.meta.num_classes ?? 90), '--image-size', fx.meta.image_size.join(','),
+  ]);
+  return join(dir, 'model.pth');
+}

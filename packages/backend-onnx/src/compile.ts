@@ -39,6 +39,35 @@ export interface CompileOptions {
   docString?: string;
   /** Accept NaN and infinities in the weights (default false). */
   allowNonFinite?: boolean;
+  /**
+   * Appends nodes after the compiled graph (post-processing in the model): called with the compiled graph's input and
+   * outputs (float32), it returns the nodes, their initializers and the model's outputs. Generic: the compiler only
+   * checks that the new names do not clash and that every output is produced.
+   */
+  extend?: (graph: OnnxGraphInfo) => OnnxGraphExtension;
+}
+
+/** What an `extend` hook sees of the compiled graph. */
+export interface OnnxGraphInfo {
+  opset: number;
+  input: OnnxValueInfo;
+  /** The graph's outputs (float32, batch axis "batch"). */
+  outputs: OnnxValueInfo[];
+  /** Every tensor name in use (input, node outputs, initializers): new names must avoid them. */
+  names: ReadonlySet<string>;
+}
+
+/** Nodes an `extend` hook appends, reading the graph's outputs. */
+export interface OnnxGraphExtension {
+  nodes: OnnxNode[];
+  initializers: OnnxTensor[];
+  /** The model's outputs: they replace the graph's own unless keepGraphOutputs. */
+  outputs: OnnxValueInfo[];
+  keepGraphOutputs?: boolean;
+  /** Extra metadata_props. */
+  metadata?: Record<string, string>;
+  /** Appended to the model's doc string. */
+  docString?: string;
 }
 
 export interface CompiledOnnx {
@@ -282,7 +311,9 @@ export function compileToOnnx(graph: Graph, weights: TensorMap, options: Compile
   if (fp16) for (const o of g.outputs) e.op('Cast', `${o}/to_fp32`, [tensorName.get(o)!], [o], { to: DataType.FLOAT });
 
   const inputs: OnnxValueInfo[] = [{ name: input.name, elemType: DataType.FLOAT, shape: dimsOf(shapes.get(input.name)!, 'batch'), docString: 'float32 NCHW image batch' }];
-  const outputsInfo: OnnxValueInfo[] = g.outputs.map((o) => ({ name: o, elemType: DataType.FLOAT, shape: dimsOf(shapes.get(o)!, 'batch') }));
+  let outputsInfo: OnnxValueInfo[] = g.outputs.map((o) => ({ name: o, elemType: DataType.FLOAT, shape: dimsOf(shapes.get(o)!, 'batch') }));
+  const extension = options.extend ? appendExtension(options.extend, e, inputs[0]!, outputsInfo, opset) : undefined;
+  if (extension) outputsInfo = extension.keepGraphOutputs ? [...outputsInfo, ...extension.outputs] : extension.outputs;
 
   let externalData: CompiledOnnx['externalData'];
   const total = e.initializers.reduce((a, t) => a + (t.raw?.length ?? 0), 0);
@@ -310,6 +341,7 @@ export function compileToOnnx(graph: Graph, weights: TensorMap, options: Compile
     'effnet.graph_format': g.format,
     ...Object.fromEntries(Object.entries(g.metadata).map(([k, v]) => [`effnet.${k}`, String(v)])),
     'effnet.fp16': String(fp16),
+    ...extension?.metadata,
     ...options.metadata,
   };
   const model = encodeModel({
@@ -317,7 +349,7 @@ export function compileToOnnx(graph: Graph, weights: TensorMap, options: Compile
     opset,
     producerName: 'effnet',
     producerVersion: '0.1.0',
-    docString: options.docString ?? `${g.name} compiled by effnet from its graph IR (NCHW float32 in, ${g.outputs.join(', ')} out)`,
+    docString: options.docString ?? `${g.name} compiled by effnet from its graph IR (NCHW float32 in, ${outputsInfo.map((o) => o.name).join(', ')} out)${extension?.docString ? `. ${extension.docString}` : ''}`,
     graphName: g.name,
     nodes: e.nodes,
     initializers: e.initializers,
@@ -325,5 +357,20 @@ export function compileToOnnx(graph: Graph, weights: TensorMap, options: Compile
     outputs: outputsInfo,
     metadata,
   });
-  return { model, ...(externalData ? { externalData } : {}), inputName: input.name, outputNames: [...g.outputs], opset };
+  return { model, ...(externalData ? { externalData } : {}), inputName: input.name, outputNames: outputsInfo.map((o) => o.name), opset };
+}
+
+/** Runs an `extend` hook and appends what it returns, after checking its names against the graph's. */
+function appendExtension(extend: NonNullable<CompileOptions['extend']>, e: Emitter, input: OnnxValueInfo, outputs: OnnxValueInfo[], opset: number): OnnxGraphExtension {
+  const names = new Set<string>([input.name, ...e.initializers.map((t) => t.name), ...e.nodes.flatMap((n) => n.outputs)]);
+  const ext = extend({ opset, input, outputs, names });
+  const added = new Set<string>();
+  for (const name of [...ext.initializers.map((t) => t.name), ...ext.nodes.flatMap((n) => n.outputs)]) {
+    if (names.has(name) || added.has(name)) throw new OnnxCompileError(`the extension's tensor "${name}" is already defined; give the appended nodes and initializers names of their own`);
+    added.add(name);
+  }
+  for (const o of ext.outputs) if (!added.has(o.name) && !(ext.keepGraphOutputs && names.has(o.name))) throw new OnnxCompileError(`the extension's output "${o.name}" is produced by none of its nodes`);
+  e.nodes.push(...ext.nodes);
+  e.initializers.push(...ext.initializers);
+  return ext;
 }

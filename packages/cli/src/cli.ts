@@ -4,6 +4,7 @@ import { classifyCommand } from './commands/classify.js';
 import { cocoEvalCommand } from './commands/coco-eval.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
+import { detectCommand } from './commands/detect.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { infoCommand } from './commands/info.js';
@@ -26,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   zooVerifyCommand,
   classifyCommand,
   serveCommand,
+  detectCommand,
   trainCommand,
   evalCommand,
   cocoEvalCommand,

@@ -11,6 +11,7 @@ export * from './data/errors.js';
 export * from './metrics/classification.js';
 export * from './metrics/errors.js';
 export * from './render/charts.js';
+export * from './render/detections.js';
 export * from './classification/index.js';
 export { resizeImage, type Image8, type Region } from './images/resize.js';
 export * from './models/resolve.js';

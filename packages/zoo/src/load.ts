@@ -1,9 +1,14 @@
 import {
   type Backend,
+  bindDetectorWeights,
   bindWeights,
+  buildEfficientDet,
   buildEfficientNet,
   classifierWidth,
+  detectorClassCount,
+  detectorConfig,
   type Device,
+  type EfficientDetConfig,
   type EfficientNetSpec,
   float32Tensor,
   getBackend,
@@ -22,8 +27,16 @@ import { pull, type PullOptions, type PullResult } from './pull.js';
 import { Registry } from './registry/registry.js';
 import type { Preprocessing, RegistryEntry } from './registry/schema.js';
 
-/** The spec a registry entry's weights were trained with: the arch, the family's conventions, the entry's overrides. */
+/**
+ * The spec a registry entry's weights were trained with: the arch, the family's conventions, the entry's overrides.
+ * For a detection entry: its detector's backbone.
+ */
 export function specForEntry(entry: RegistryEntry): EfficientNetSpec {
+  if (entry.task === 'detection') {
+    const d = detectorConfig(entry.arch);
+    return specFor(d.backbone, { dropPathRate: d.backboneDropPath });
+  }
+  if (entry.family === 'effdet') throw new InvalidSpecError(`registry entry "${entry.name}" family`, entry.family, 'a classifier family (effdet is for detection entries)');
   const spec = specFor(entry.arch, { family: entry.family, resolution: entry.preprocessing.inputSize });
   return { ...spec, ...(entry.overrides?.padding ? { padding: entry.overrides.padding } : {}), ...(entry.overrides?.bnEps ? { bnEps: entry.overrides.bnEps } : {}) };
 }
@@ -38,6 +51,8 @@ export interface PretrainedWeightsOptions extends PullOptions {
 export interface PretrainedWeights {
   entry: RegistryEntry;
   spec: EfficientNetSpec;
+  /** A detection entry's detector (its graph is that EfficientDet, with the weights' class count). */
+  detector?: EfficientDetConfig;
   graph: Graph;
   /** Bound to the graph: canonical names, float32, checked. */
   weights: TensorMap;
@@ -48,8 +63,8 @@ export interface PretrainedWeights {
 
 /**
  * Pulls (or finds in the cache) an entry's weights, converts them to canonical names and binds them to the graph of
- * its architecture. A file that does not fit is a WeightMismatchError naming every missing, unexpected and
- * mis-shaped tensor.
+ * its architecture (a detection entry: its EfficientDet, with the class count of the weights). A file that does not
+ * fit is a WeightMismatchError naming every missing, unexpected and mis-shaped tensor.
  */
 export async function loadPretrainedWeights(name: string, o: PretrainedWeightsOptions = {}): Promise<PretrainedWeights> {
   const env = o.env ?? process.env;
@@ -58,6 +73,13 @@ export async function loadPretrainedWeights(name: string, o: PretrainedWeightsOp
   const pulled = await pull(entry.name, { ...o, registry, env });
   const spec = specForEntry(entry);
   const converted = await readEntryWeights(entry, pulled.path, spec, { weightsKey: o.weightsKey });
+  if (entry.task === 'detection') {
+    const detector = detectorConfig(entry.arch);
+    const source = `${pulled.path} (entry "${entry.name}")`;
+    const numClasses = entry.numClasses ?? detectorClassCount(converted.tensors, detector, source) ?? detector.numClasses;
+    const graph = buildEfficientDet(detector, { numClasses, inputResolution: o.resolution === undefined ? detector.imageSize : o.resolution });
+    return { entry, spec, detector, graph, weights: bindDetectorWeights(graph, converted.tensors, detector, source), pulled, notes: converted.notes };
+  }
   const numClasses = entry.numClasses ?? classifierWidth(converted.tensors) ?? 1000;
   const graph = buildEfficientNet(spec, { numClasses, inputResolution: o.resolution === undefined ? entry.preprocessing.inputSize : o.resolution });
   let weights: TensorMap;
@@ -128,7 +150,9 @@ export function normalize(pixels: Tensor, p: Pick<Preprocessing, 'mean' | 'std'>
  * preprocessing attached. `await loadPretrained('efficientnet_b0.ra_in1k', { backend: 'onnx', device: 'cpu' })`.
  */
 export async function loadPretrained(name: string, o: LoadPretrainedOptions = {}): Promise<PretrainedModel> {
-  const w = await loadPretrainedWeights(name, o);
+  const registry = o.registry instanceof Registry ? o.registry : await Registry.load({ ...o, registry: o.registry as string | string[] | undefined, env: o.env ?? process.env });
+  if (registry.get(name).task === 'detection') throw new InvalidSpecError('model', name, 'a classifier: this zoo entry is a detector (use Detector.load from @effnet/tasks, or effnet detect)');
+  const w = await loadPretrainedWeights(name, { ...o, registry });
   const backend = typeof o.backend === 'object' ? o.backend : await getBackend(o.backend ?? 'onnx');
   const runner = await backend.load(w.graph, w.weights, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
   const output = w.graph.outputs[0]!;

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildEfficientNet, countParameters, resolveVariant } from '@effnet/core';
+import { buildEfficientNet, countParameters, detectorConfig, resolveVariant } from '@effnet/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUILTIN_ENTRIES, type RegistryEntry, Registry, RegistryError, specForEntry, UnknownModelError, validateEntry, WEIGHT_FORMATS } from '../src/index.js';
 import { TIMM_CFG_COMMIT, TIMM_RESULTS_COMMIT } from '../src/registry/builtin.js';
@@ -25,7 +25,7 @@ describe('the built-in registry', () => {
       const r = validateEntry(raw, e.name, { requireSha256: false, formats: WEIGHT_FORMATS, origin: 'builtin' });
       expect(r.problems).toEqual([]);
       expect(r.entry).toEqual(e);
-      expect(() => resolveVariant(e.arch)).not.toThrow();
+      expect(() => (e.task === 'detection' ? detectorConfig(e.arch) : resolveVariant(e.arch))).not.toThrow();
       expect(e.reference).toBeTruthy();
       if (e.top1 !== undefined) expect(e.top1Resolution).toBeGreaterThan(0);
     }

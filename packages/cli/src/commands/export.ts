@@ -18,17 +18,23 @@ export const exportCommand = defineCommand({
     'no-fold': { type: 'boolean', description: 'keep BatchNorm nodes instead of folding them into the convs' },
     resolution: { type: 'number', integer: true, min: 1, max: 8192, valueName: 'N', description: "a static N x N input (default: the model's own size, a checkpoint's trained size)" },
     dynamic: { type: 'boolean', description: 'any input size (height and width are dynamic axes)' },
+    nms: { type: 'boolean', description: 'a detector with its post-processing in the graph: outputs boxes, scores, classes, num_detections' },
+    score: { type: 'number', min: 0, max: 0.999, valueName: 'S', description: 'with --nms: keep detections scoring above S (default 0.05)' },
+    max: { type: 'number', integer: true, min: 1, max: 5000, valueName: 'K', description: 'with --nms: K detections per image (default 100)' },
     ...FORCE_OPTION,
   },
   notes: [MODEL_HELP],
-  examples: ['effnet export efficientnet_b0.ra_in1k -o b0.onnx', 'effnet export runs/shapes -o shapes.onnx --dynamic', 'effnet export effnet-shapes --triton model_repository'],
+  examples: ['effnet export efficientnet_b0.ra_in1k -o b0.onnx', 'effnet export runs/shapes -o shapes.onnx --dynamic', 'effnet export tf_efficientdet_d0.coco --nms -o det.onnx', 'effnet export effnet-shapes --triton model_repository'],
   async run({ values: v, positionals }, io) {
-    const [{ loadModelWeights }, { compileToOnnx }] = await Promise.all([import('@effnet/tasks'), import('@effnet/backend-onnx')]);
+    const [{ loadModelWeights, detectionNmsExtension }, { compileToOnnx }] = await Promise.all([import('@effnet/tasks'), import('@effnet/backend-onnx')]);
     if (v.dynamic && v.resolution !== undefined) throw new UsageError('effnet export: --resolution and --dynamic exclude each other');
     if ((v.output === undefined) === (v.triton === undefined)) throw new UsageError('effnet export needs one of -o FILE (an .onnx file) or --triton DIR (a Triton model repository); see effnet export --help');
     if (v.output === undefined) return exportTriton(positionals[0]!, v.triton!, v, io);
+    if (!v.nms && (v.score !== undefined || v.max !== undefined)) throw new UsageError('effnet export: --score and --max go with --nms');
+    if (v.nms && v.dynamic) throw new UsageError('effnet export: --nms needs a fixed input size (its anchors are constants); leave out --dynamic');
     await checkOutputFile(v.output, { force: v.force, flag: '-o' });
     const m = await loadModelWeights(positionals[0]!, { weights: v.weights, weightsFormat: v['weights-format'], weightsKey: v['weights-key'], inputResolution: v.dynamic ? null : v.resolution });
+    if (v.nms && !m.detector) throw new UsageError(`effnet export: --nms is for detectors; "${positionals[0]}" is a classifier`);
     const dataFile = `${basename(v.output)}.data`;
     const compiled = compileToOnnx(m.graph, m.weights, {
       opset: v.opset,
@@ -36,6 +42,7 @@ export const exportCommand = defineCommand({
       foldBatchNorm: !v['no-fold'],
       externalDataLocation: dataFile,
       metadata: onnxMetadata(m),
+      ...(v.nms ? { extend: detectionNmsExtension(m.graph, { scoreThreshold: v.score, maxDetections: v.max }) } : {}),
     });
     if (compiled.externalData) {
       await checkOutputFile(join(dirname(v.output), compiled.externalData.location), { force: v.force, flag: '-o (its external data)' });

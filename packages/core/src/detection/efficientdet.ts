@@ -234,3 +234,39 @@ export function detectorsFitting(tensors: TensorMap): string[] {
   }
   return out;
 }
+
+/** effdet's name of the class net's prediction conv: its outputs are anchors * classes. */
+const CLASS_PREDICT_WEIGHT = 'class_net.predict.conv_pw.weight';
+
+/** true when a state_dict (canonical/effdet names) holds an EfficientDet's class net. */
+export function isDetectorStateDict(tensors: TensorMap): boolean {
+  return tensors.has(CLASS_PREDICT_WEIGHT);
+}
+
+/**
+ * The class count an EfficientDet state_dict was trained for (its class prediction conv has anchors * classes
+ * outputs); undefined without a class net. `source` names the file in errors.
+ */
+export function detectorClassCount(tensors: TensorMap, config: EfficientDetConfig, source: string): number | undefined {
+  const t = tensors.get(CLASS_PREDICT_WEIGHT);
+  if (!t) return undefined;
+  const anchors = config.numScales * config.aspectRatios.length;
+  if (t.shape[0]! % anchors !== 0)
+    throw new InvalidSpecError(`${source}: ${CLASS_PREDICT_WEIGHT}`, t.shape, `[anchors * classes, ...] with ${anchors} anchors per location; these weights are not ${config.name}'s`);
+  return t.shape[0]! / anchors;
+}
+
+/**
+ * bindWeights for a detector graph; a WeightMismatchError says which named detectors the weights fit instead (or that
+ * they fit none), naming `source`.
+ */
+export function bindDetectorWeights(graph: Graph, tensors: TensorMap, config: EfficientDetConfig, source: string): TensorMap {
+  try {
+    return bindWeights(graph, tensors);
+  } catch (e) {
+    if (!(e instanceof WeightMismatchError)) throw e;
+    const fits = detectorsFitting(tensors);
+    const hint = fits.length ? `hint: ${source} holds the weights of ${fits.join(' or ')}, not ${config.name}` : `hint: ${source} fits no named EfficientDet`;
+    throw new WeightMismatchError(e.missing, e.unexpected, e.misshaped, hint);
+  }
+}

@@ -48,7 +48,7 @@ export class Classifier {
       const tag = (await Registry.load()).find(ref.row.name)?.name;
       throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use ${tag ? `a zoo entry such as ${tag}` : 'a zoo entry'} (effnet zoo list) or a checkpoint`);
     }
-    if (ref.kind === 'detector') throw new InvalidSpecError('model', model, 'a classifier: this is a detector (use effnet detect / Detector.load)');
+    if (ref.kind === 'detector' || ref.entry.task === 'detection') throw new InvalidSpecError('model', model, 'a classifier: this is a detector (use effnet detect / Detector.load)');
     const m = await loadPretrained(ref.entry.name, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads, weightsKey: o.weightsKey });
     const labels = labelsOrIndices(m.labels, m.numClasses);
     return new Classifier(m.runner, m.preprocessing, labels, model, () => m.dispose());

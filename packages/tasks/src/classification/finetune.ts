@@ -128,6 +128,7 @@ async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Sta
       return { spec: ck.card.spec, arch: ck.card.arch, preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: same, base: ref.path, epoch: 0, step: 0, history: [] };
     }
     case 'pretrained': {
+      if (ref.entry.task === 'detection') throw new TrainingError(`"${o.model}" is a detector (a zoo entry of task detection); effnet train fine-tunes classifiers`);
       const p = await loadPretrainedWeights(ref.entry.name);
       return { spec: p.spec, arch: p.entry.arch, preprocessing: p.entry.preprocessing, weights: p.weights, keepHead: false, base: ref.entry.name, epoch: 0, step: 0, history: [] };
     }

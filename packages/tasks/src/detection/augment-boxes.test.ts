@@ -1,19 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { RgbImage } from '../images/decode.js';
+import { noiseImage } from '../../../../testing/images.js';
 import { resizeImage } from '../images/resize.js';
 import { boxesToOriginal, detectionTrainTransform, EFFDET_FILL_COLOR, flipDetection, imageInfoFor, randomResizePad, resizePad, type BoxedImage } from './augment-boxes.js';
 import type { Box } from './coco-dataset.js';
 
-function noise(width: number, height: number, seed: number): RgbImage {
-  const data = new Uint8Array(width * height * 3);
-  let s = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s >>> 24;
-  }
-  return { data, width, height };
-}
 
 /** An image 8-120 px a side with 0-8 boxes inside it (some tiny). */
 const sample: fc.Arbitrary<BoxedImage> = fc
@@ -25,7 +16,7 @@ const sample: fc.Arbitrary<BoxedImage> = fc
         { maxLength: 8 },
       )
       .map((bs) => ({
-        image: noise(w, h, seed),
+        image: noiseImage(w, h, seed),
         boxes: bs.map((b): Box => [b.x, b.y, Math.min(b.x + b.bw, w), Math.min(b.y + b.bh, h)]),
         classes: bs.map((b) => b.c),
       })),
@@ -107,7 +98,7 @@ describe('box-preserving transforms', () => {
   });
 
   it("letterboxes as effdet's ResizePad: content top-left, the fill colour elsewhere", () => {
-    const image = noise(100, 50, 1);
+    const image = noiseImage(100, 50, 1);
     const out = resizePad({ image, boxes: [[10, 10, 90, 40]], classes: [3] }, { size: 64 });
     // scale min(64/50, 64/100) = 0.64 -> 64 x 32 content.
     expect(out.info).toMatchObject({ scale: 0.64, scaledWidth: 64, scaledHeight: 32, offsetX: 0, offsetY: 0 });
@@ -121,7 +112,7 @@ describe('box-preserving transforms', () => {
   it("draws its parameters in effdet's order (hand-computed)", () => {
     const draws = [0.5, 0.3, 0.99, 0.7];
     let i = 0;
-    const image = noise(100, 50, 2);
+    const image = noiseImage(100, 50, 2);
     const out = randomResizePad({ image, boxes: [[0, 0, 100, 50]], classes: [0] }, { size: 64, random: () => draws[i++]! });
     // factor 0.1 + 1.9 * 0.5 = 1.05; scale = min(67.2 / 50, 67.2 / 100) = 0.672 -> 67 x 33;
     // offset y = int(max(0, 33 - 64) * 0.3) = 0, x = int((67 - 64) * 0.99) = 2; 0.7 -> bicubic.
@@ -134,7 +125,7 @@ describe('box-preserving transforms', () => {
   });
 
   it('is a function of the seed', () => {
-    const s: BoxedImage = { image: noise(40, 30, 3), boxes: [[5, 5, 20, 25]], classes: [1] };
+    const s: BoxedImage = { image: noiseImage(40, 30, 3), boxes: [[5, 5, 20, 25]], classes: [1] };
     const a = detectionTrainTransform(s, { size: 32, seed: 7 });
     const b = detectionTrainTransform(s, { size: 32, seed: 7 });
     expect(a.image.data).toEqual(b.image.data);

@@ -8,3 +8,6 @@ export * from './postprocess.js';
 export * from './anchor-labeler.js';
 export * from './coco-dataset.js';
 export * from './augment-boxes.js';
+export * from './letterbox.js';
+export * from './detector.js';
+export * from './onnx-nms.js';

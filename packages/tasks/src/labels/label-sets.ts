@@ -1,11 +1,12 @@
 import { EffnetError } from '@effnet/core';
 import { SHAPE_CLASSES } from '../data/shapes.js';
+import { COCO_90_LABELS } from './coco-90.js';
 import { IMAGENET_LABELS } from './imagenet-1k.js';
 
-export { IMAGENET_LABELS };
+export { COCO_90_LABELS, IMAGENET_LABELS };
 
 /** Label sets known by name (a registry entry's `labels` field). */
-export const LABEL_SETS: Readonly<Record<string, readonly string[]>> = Object.freeze({ 'imagenet-1k': IMAGENET_LABELS, 'effnet-shapes': SHAPE_CLASSES });
+export const LABEL_SETS: Readonly<Record<string, readonly string[]>> = Object.freeze({ 'imagenet-1k': IMAGENET_LABELS, 'effnet-shapes': SHAPE_CLASSES, 'coco-90': COCO_90_LABELS });
 
 /** A label set name effnet has no class names for. */
 export class UnknownLabelSetError extends EffnetError {

@@ -1,23 +1,26 @@
 /**
  * The one place a model name becomes a model. Every command and API that takes a model (`--model`, `Classifier.load`,
- * `fineTune`) resolves it here, in one order:
- *   1. an existing path: a checkpoint (a training output directory, its model.json, or a weight file with its card);
+ * `Detector.load`, `fineTune`) resolves it here, in one order:
+ *   1. an existing path: a checkpoint (a training output directory, its model.json, or a weight file with its card),
+ *      or a detector's weight file in effdet's names (such as effdet's released .pth files), whose detector is found
+ *      from its tensors;
  *   2. an architecture: a variant (efficientnet_b0, efficientnet_phi-3) or a detector (tf_efficientdet_d0): random
  *      weights unless a weight file is given, as timm's create_model without pretrained;
- *   3. a zoo entry (efficientnet_b0.ra_in1k, effnet-shapes): pulled, converted, pretrained.
+ *   3. a zoo entry (efficientnet_b0.ra_in1k, effnet-shapes, tf_efficientdet_d0.coco): pulled, converted, pretrained.
  */
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
-  bindWeights,
+  bindDetectorWeights,
   buildEfficientDet,
   buildEfficientNet,
   DETECTORS,
+  detectorClassCount,
   detectorConfig,
   detectorsFitting,
   type EfficientDetConfig,
   isDetectorName,
-  WeightMismatchError,
+  isDetectorStateDict,
   classifierWidth,
   closestNames,
   type EfficientNetSpec,
@@ -26,6 +29,7 @@ import {
   InvalidSpecError,
   randomWeights,
   readWeightFile,
+  type WeightFile,
   resolveVariant,
   specFor,
   type TensorMap,
@@ -36,7 +40,7 @@ import {
   WEIGHT_NAMINGS,
   type WeightNaming,
 } from '@effnet/core';
-import { defaultPreprocessing, loadPretrainedWeights, type Preprocessing, readKerasH5, Registry, type RegistryEntry, type RegistryOptions } from '@effnet/zoo';
+import { defaultDetectorPreprocessing, defaultPreprocessing, loadPretrainedWeights, type Preprocessing, readKerasH5, Registry, type RegistryEntry, type RegistryOptions } from '@effnet/zoo';
 import { loadCheckpoint, type ModelCard } from '../classification/model-card.js';
 
 export type ModelRef =
@@ -170,10 +174,21 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
     throw new InvalidSpecError('--weights-format', o.weightsFormat, `nothing: it describes a --weights file, and "${name}" brings its own weights`);
   switch (ref.kind) {
     case 'checkpoint':
-      return fromCheckpoint(ref, ref.path, o, []);
+      return (await detectorWeightFile(ref, o)) ?? fromCheckpoint(ref, ref.path, o, []);
     case 'pretrained': {
       const w = await loadPretrainedWeights(ref.entry.name, { ...o, registry: o.registryObject ?? o.registry, resolution: o.inputResolution, weightsKey: o.weightsKey });
-      return { ref, spec: w.spec, graph: w.graph, weights: w.weights, random: false, preprocessing: w.entry.preprocessing, labels: w.entry.labels, weightsFile: w.pulled.path, notes: w.notes };
+      return {
+        ref,
+        spec: w.spec,
+        ...(w.detector ? { detector: w.detector } : {}),
+        graph: w.graph,
+        weights: w.weights,
+        random: false,
+        preprocessing: w.detector ? detectorInputSize(w.entry.preprocessing, w.graph) : w.entry.preprocessing,
+        labels: w.entry.labels,
+        weightsFile: w.pulled.path,
+        notes: w.notes,
+      };
     }
     case 'detector':
       return loadDetector(ref, o);
@@ -206,15 +221,49 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
   }
 }
 
-/** The class count a detector's class net was trained for (its prediction conv has anchors * classes outputs). */
-function detectorClassesIn(tensors: TensorMap, config: EfficientDetConfig, file: string): number | undefined {
-  const name = 'class_net.predict.conv_pw.weight';
-  const t = tensors.get(name);
-  if (!t) return undefined;
-  const anchors = config.numScales * config.aspectRatios.length;
-  if (t.shape[0]! % anchors !== 0)
-    throw new InvalidSpecError(`${file}: ${name}`, t.shape, `[anchors * classes, ...] with ${anchors} anchors per location; these weights are not ${config.name}'s`);
-  return t.shape[0]! / anchors;
+/** A detector's preprocessing with the graph's input size (a detector runs at any size its anchors fit). */
+function detectorInputSize(p: Preprocessing, graph: Graph): Preprocessing {
+  const h = graph.inputs[0]?.height;
+  return typeof h === 'number' ? { ...p, inputSize: h } : p;
+}
+
+/** Builds a detector for weights in effdet's (= canonical) names and binds them; the class count comes from the file. */
+function detectorFromFile(ref: ModelRef, detector: EfficientDetConfig, file: WeightFile, path: string, naming: WeightNaming, o: LoadWeightsOptions, notes: string[]): ModelWeights {
+  const spec = specFor(detector.backbone, { dropPathRate: detector.backboneDropPath });
+  const graph = buildEfficientDet(detector, { inputResolution: o.inputResolution, numClasses: detectorClassCount(file.tensors, detector, path) });
+  const weights = bindDetectorWeights(graph, toCanonicalNames(naming, spec, file.tensors), detector, path);
+  const preprocessing = detectorInputSize(defaultDetectorPreprocessing(detector.name), graph);
+  return { ref, spec, detector, graph, weights, random: false, preprocessing, weightsFile: path, notes: [`read ${path}: ${file.description}`, ...notes] };
+}
+
+/**
+ * Which of the detectors a weight file fits it is: the only one, or where several fit (D6 and D7 differ only in image
+ * size and anchor scale), the one the file's name starts with (effdet's releases: tf_efficientdet_d7_53-6d1d7a95.pth).
+ */
+export function detectorForFile(fits: readonly string[], path: string): string | undefined {
+  if (fits.length === 1) return fits[0];
+  const base = basename(path).toLowerCase();
+  return fits.filter((n) => base.startsWith(n) && !/[a-z0-9]/.test(base.charAt(n.length))).sort((a, b) => b.length - a.length)[0];
+}
+
+/**
+ * A weight file (no card) that holds an EfficientDet in effdet's names, e.g. one of effdet's released .pth files: the
+ * detector is the named one its tensors fit exactly; where several do (D6 and D7 differ only in image size and anchor
+ * scale), the one the file name starts with. undefined for anything else (a directory, a card, a classifier's file).
+ */
+async function detectorWeightFile(ref: Extract<ModelRef, { kind: 'checkpoint' }>, o: LoadWeightsOptions): Promise<ModelWeights | undefined> {
+  const path = ref.path;
+  if (path.endsWith('.json') || (await stat(path)).isDirectory()) return undefined;
+  const file = await readWeightFile(path, { weightsKey: o.weightsKey });
+  if (!isDetectorStateDict(file.tensors)) return undefined;
+  const fits = detectorsFitting(file.tensors);
+  const pick = detectorForFile(fits, path);
+  if (!pick) {
+    const which = fits.length ? `it fits ${fits.join(' and ')}` : 'it fits no named EfficientDet';
+    throw new InvalidSpecError('--model', path, `a detector's weight file whose detector effnet can tell: ${which}; pass the detector and the file: --model <detector> --weights ${path}`);
+  }
+  const notes = fits.length > 1 ? [`the weights fit ${fits.join(' and ')}; ${pick} chosen by the file name`] : [`the weights are ${pick}'s`];
+  return detectorFromFile(ref, detectorConfig(pick), file, path, 'effdet', o, notes);
 }
 
 /** An EfficientDet by name, with random weights or a weight file in effdet's (= canonical) names. */
@@ -222,24 +271,12 @@ async function loadDetector(ref: Extract<ModelRef, { kind: 'detector' }>, o: Loa
   const naming = o.weightsFormat ?? 'effnet';
   if (naming !== 'effnet' && naming !== 'effdet') throw new InvalidSpecError('--weights-format', naming, `effnet or effdet for a detector (${ref.name})`);
   const detector = ref.config;
-  const spec = specFor(detector.backbone, { dropPathRate: detector.backboneDropPath });
-  const build = (numClasses?: number) => buildEfficientDet(detector, { inputResolution: o.inputResolution, ...(numClasses ? { numClasses } : {}) });
-  const preprocessing = { ...defaultPreprocessing(detector.backbone), inputSize: detector.imageSize[0], cropPct: 1 };
   if (o.weightsKey !== undefined && o.weights === undefined) throw new InvalidSpecError('--weights-key', o.weightsKey, 'given only with --weights <checkpoint.pth>');
   if (o.weights === undefined) {
-    const graph = build();
+    const spec = specFor(detector.backbone, { dropPathRate: detector.backboneDropPath });
+    const graph = buildEfficientDet(detector, { inputResolution: o.inputResolution });
+    const preprocessing = detectorInputSize(defaultDetectorPreprocessing(detector.name), graph);
     return { ref, spec, detector, graph, weights: randomWeights(graph), random: true, preprocessing, notes: [] };
   }
-  const file = await readWeightFile(o.weights, { weightsKey: o.weightsKey });
-  const graph = build(detectorClassesIn(file.tensors, detector, o.weights));
-  const weights = toCanonicalNames(naming as WeightNaming, spec, file.tensors);
-  try {
-    bindWeights(graph, weights);
-  } catch (e) {
-    if (!(e instanceof WeightMismatchError)) throw e;
-    const fits = detectorsFitting(weights);
-    const hint = fits.length ? `hint: ${o.weights} holds the weights of ${fits.join(' or ')}, not ${detector.name}` : `hint: ${o.weights} fits no named EfficientDet`;
-    throw new WeightMismatchError(e.missing, e.unexpected, e.misshaped, hint);
-  }
-  return { ref, spec, detector, graph, weights, random: false, preprocessing, weightsFile: o.weights, notes: [`read ${o.weights}: ${file.description}`] };
+  return detectorFromFile(ref, detector, await readWeightFile(o.weights, { weightsKey: o.weightsKey }), o.weights, naming, o, []);
 }

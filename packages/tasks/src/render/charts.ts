@@ -5,6 +5,7 @@
  * is false) rather than failing.
  */
 import { EffnetError, type Rgb, writeFileAtomic } from '@effnet/core';
+import { CHAR_WIDTH, escapeXml, fit, FONT_FAMILY, hex, textWidth } from './svg.js';
 
 
 /** A picture that cannot be drawn from the given input. Names the argument and what would fix it. */
@@ -18,10 +19,6 @@ export class RenderError extends EffnetError {
   }
 }
 
-
-const FONT_FAMILY = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif";
-/** Average advance of a character as a fraction of the font size (DejaVu Sans is about 0.55-0.6). */
-const CHAR_WIDTH = 0.6;
 
 /** The heat map's colour ramp (matplotlib's "Blues", from pure white at 0 to dark blue at 1). */
 export const HEAT_RAMP: readonly Rgb[] = [
@@ -44,25 +41,6 @@ export function heatColor(t: number): Rgb {
   const a = HEAT_RAMP[i]!;
   const b = HEAT_RAMP[i + 1]!;
   return [0, 1, 2].map((c) => Math.round(a[c]! + (b[c]! - a[c]!) * f)) as Rgb;
-}
-
-function hex([r, g, b]: Rgb): string {
-  return `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[ch]!);
-}
-
-/** `s` cut to at most `maxChars` characters, with an ellipsis when cut. */
-function fit(s: string, maxChars: number): string {
-  const chars = [...s];
-  if (chars.length <= maxChars) return s;
-  return maxChars <= 1 ? '…' : `${chars.slice(0, maxChars - 1).join('')}…`;
-}
-
-function textWidth(s: string, fontSize: number): number {
-  return [...s].length * fontSize * CHAR_WIDTH;
 }
 
 let textCheck: Promise<boolean> | undefined;

@@ -11,7 +11,7 @@ export interface ConvertedWeights {
 }
 
 /**
- * Renames a state_dict of any supported scheme to canonical names: timm and effnet are identity, torchvision uses
+ * Renames a state_dict of any supported scheme to canonical names: timm, effnet and effdet are identity, torchvision uses
  * core's single torchvision table, Keras renames and transposes (keys `<layer>/<var>`).
  */
 export function toCanonical(naming: WeightNaming, spec: EfficientNetSpec, tensors: TensorMap): ConvertedWeights {

@@ -17,6 +17,7 @@
  *   and size from the Keras Applications table (keras.io/api/applications, keras-team/keras-io
  *   `templates/api/applications/index.md` at e7be306b).
  */
+import { EFFDET_ENTRIES } from './effdet.js';
 import { embeddedEntries } from './embedded.js';
 import type { Rgb } from '@effnet/core';
 import { HALF, IMAGENET_MEAN, IMAGENET_STD, type Preprocessing, type RegistryEntry } from './schema.js';
@@ -282,4 +283,4 @@ const KERAS_V2_ENTRIES: RegistryEntry[] = KERAS_V2_ROWS.map(([v, top1, mb, size,
 });
 
 /** Every built-in entry, in display order. */
-export const BUILTIN_ENTRIES: readonly RegistryEntry[] = [...embeddedEntries(), ...TIMM_ENTRIES, ...TORCHVISION_ENTRIES, ...KERAS_ENTRIES, ...KERAS_V2_ENTRIES];
+export const BUILTIN_ENTRIES: readonly RegistryEntry[] = [...embeddedEntries(), ...TIMM_ENTRIES, ...TORCHVISION_ENTRIES, ...KERAS_ENTRIES, ...KERAS_V2_ENTRIES, ...EFFDET_ENTRIES];

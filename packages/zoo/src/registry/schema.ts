@@ -1,6 +1,6 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type PaddingMode, resolveVariant, type Rgb, WEIGHT_FAMILIES, WEIGHT_NAMINGS, type WeightFamily, type WeightNaming } from '@effnet/core';
+import { detectorConfig, isDetectorName, type PaddingMode, resolveVariant, type Rgb, WEIGHT_FAMILIES, WEIGHT_NAMINGS, type WeightFamily, type WeightNaming } from '@effnet/core';
 import type { RegistryProblem } from '../errors.js';
 
 /** How a weight file is stored: safetensors, Keras HDF5, or a PyTorch checkpoint (.pth, read by core's safe reader). */
@@ -9,7 +9,21 @@ export const WEIGHT_FORMATS: readonly WeightFormat[] = ['safetensors', 'h5', 'pt
 /** Formats a user registry may declare. */
 export const USER_FORMATS: readonly WeightFormat[] = ['safetensors', 'h5', 'pth'];
 
-/** How the tensors in the file are named; converters map each scheme to effnet's canonical (timm) names. */
+/**
+ * How the tensors in the file are named; converters map each scheme to effnet's canonical (timm) names. effdet's
+ * names are a detector's canonical names.
+ */
+
+/** What an entry's network does: classify (the default, `arch` is a variant) or detect (`arch` is a detector). */
+export type EntryTask = 'classification' | 'detection';
+export const ENTRY_TASKS: readonly EntryTask[] = ['classification', 'detection'];
+
+/**
+ * Who trained (or named) a set of weights: a classifier's family brings its padding and BatchNorm conventions; a
+ * detector's weights are effdet's (rwightman/efficientdet-pytorch), whose conventions are the detector's config.
+ */
+export type EntryFamily = WeightFamily | 'effdet';
+export const ENTRY_FAMILIES: readonly EntryFamily[] = [...WEIGHT_FAMILIES, 'effdet'];
 
 export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
 const INTERPOLATIONS: readonly Interpolation[] = ['bicubic', 'bilinear', 'nearest'];
@@ -53,10 +67,15 @@ export interface FamilyOverrides {
 export interface RegistryEntry {
   /** timm-style pretrained tag: `<arch>.<tag>`, e.g. `efficientnet_b0.ra_in1k`. */
   name: string;
-  /** An effnet variant name (`efficientnet_b0`, `tf_efficientnetv2_s`, torchvision's `efficientnet_v2_s`, ...). */
+  /**
+   * An effnet variant name (`efficientnet_b0`, `tf_efficientnetv2_s`, torchvision's `efficientnet_v2_s`, ...), or for
+   * a detection entry a detector name (`tf_efficientdet_d0`).
+   */
   arch: string;
-  /** Whose conventions the weights follow (padding, BN eps). */
-  family: WeightFamily;
+  /** Absent: classification. 'detection': `arch` is an EfficientDet and the file holds its weights. */
+  task?: EntryTask;
+  /** Whose conventions the weights follow (padding, BN eps); 'effdet' for detection entries. */
+  family: EntryFamily;
   format: WeightFormat;
   /** How the tensors are named; defaults from the family (timm and tf: timm names). */
   naming: WeightNaming;
@@ -74,9 +93,9 @@ export interface RegistryEntry {
   approxSizeMB?: number;
   overrides?: FamilyOverrides;
   preprocessing: Preprocessing;
-  /** Label set, e.g. `imagenet-1k`. */
+  /** Label set, e.g. `imagenet-1k` (`coco-90` for COCO detectors: class id k is COCO category id k). */
   labels: string;
-  /** Classifier width; when absent it is read from the file. */
+  /** Classifier width (a detector's class count); when absent it is read from the file. */
   numClasses?: number;
   /** For a .pth training checkpoint: the entry that holds the weights ('state_dict', 'model_ema'...); default: found automatically. */
   weightsKey?: string;
@@ -85,6 +104,8 @@ export interface RegistryEntry {
   top1?: number;
   /** The image size that top-1 was measured at. */
   top1Resolution?: number;
+  /** Detection entries: COCO val2017 box mAP (%, AP at IoU 0.50:0.95) as the publisher reports it. */
+  cocoMap?: number;
   /** Where the entry's figures come from. */
   reference?: string;
   notes?: string;
@@ -117,6 +138,8 @@ const KNOWN_KEYS = new Set([
   'license',
   'top1',
   'top1Resolution',
+  'cocoMap',
+  'task',
   'reference',
   'notes',
 ]);
@@ -125,8 +148,10 @@ const PREPROCESSING_KEYS = new Set(['inputSize', 'testInputSize', 'cropPct', 'te
 /** Model names are also cache directory names: letters, digits, '.', '_', '-', starting with a letter or digit. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
-export function defaultNaming(family: WeightFamily): WeightNaming {
+export function defaultNaming(family: EntryFamily): WeightNaming {
   switch (family) {
+    case 'effdet':
+      return 'effdet';
     case 'timm':
     case 'tf':
       return 'timm';
@@ -146,6 +171,17 @@ export function defaultNaming(family: WeightFamily): WeightNaming {
 export function defaultPreprocessing(arch: string): Preprocessing {
   const row = resolveVariant(arch);
   return { inputSize: row.resolution, cropPct: 0.875, interpolation: 'bicubic', mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] };
+}
+
+/**
+ * A detector's preprocessing as effdet resolves it (`resolve_input_config`): the config's image size, bicubic, ImageNet
+ * mean/std, or (0.5, 0.5, 0.5) for the EfficientDet-Lite models (effdet's `tf_efficientdet_lite_common`). Images are
+ * letterboxed (resized to fit, pasted top-left on a canvas of the mean colour), never cropped.
+ */
+export function defaultDetectorPreprocessing(arch: string): Preprocessing {
+  const config = detectorConfig(arch);
+  const half = /^tf_efficientdet_lite/.test(config.name);
+  return { inputSize: config.imageSize[0], interpolation: 'bicubic', mean: half ? [...HALF] : [...IMAGENET_MEAN], std: half ? [...HALF] : [...IMAGENET_STD] };
 }
 
 export interface ValidateOptions {
@@ -222,19 +258,26 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   const name = str('name');
   if (name !== undefined && !NAME_PATTERN.test(name)) badAt('name', name, 'a name of letters, digits, ".", "_" and "-" (it names the cache directory)');
 
+  const task = str('task') as EntryTask | undefined;
+  if (task !== undefined && !ENTRY_TASKS.includes(task)) badAt('task', task, `one of ${ENTRY_TASKS.join(', ')} (default classification)`);
+  const detection = task === 'detection';
+
   const arch = str('arch');
   let archOk = false;
   if (arch !== undefined) {
     try {
-      resolveVariant(arch);
+      if (detection) detectorConfig(arch);
+      else resolveVariant(arch);
       archOk = true;
     } catch {
-      badAt('arch', arch, 'a known variant (run "effnet variants"; e.g. efficientnet_b0, tf_efficientnetv2_s, efficientnet_v2_s)');
+      if (detection) badAt('arch', arch, 'a known detector, as the task is detection (e.g. tf_efficientdet_d0, tf_efficientdet_lite0, efficientdet_d1; effnet info <name>)');
+      else if (isDetectorName(arch)) badAt('arch', arch, 'a variant: it is a detector, so set "task": "detection"');
+      else badAt('arch', arch, 'a known variant (run "effnet variants"; e.g. efficientnet_b0, tf_efficientnetv2_s, efficientnet_v2_s)');
     }
   }
 
-  const family = str('family') as WeightFamily | undefined;
-  if (family !== undefined && !WEIGHT_FAMILIES.includes(family)) badAt('family', family, `one of ${WEIGHT_FAMILIES.join(', ')}`);
+  const family = str('family') as EntryFamily | undefined;
+  if (family !== undefined && !ENTRY_FAMILIES.includes(family)) badAt('family', family, `one of ${ENTRY_FAMILIES.join(', ')}`);
 
   const format = str('format') as WeightFormat | undefined;
   if (format !== undefined && !o.formats.includes(format)) badAt('format', format, `one of ${o.formats.join(', ')}`);
@@ -254,6 +297,7 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   const numClasses = num('numClasses', (n) => Number.isInteger(n) && n > 0, 'a positive integer');
   const top1 = num('top1', (n) => n >= 0 && n <= 100, 'a percentage in [0, 100]');
   const top1Resolution = num('top1Resolution', (n) => Number.isInteger(n) && n > 0, 'a positive integer');
+  const cocoMap = num('cocoMap', (n) => n >= 0 && n <= 100, 'a percentage in [0, 100]');
   const labels = str('labels');
   const license = str('license');
   const reference = str('reference');
@@ -316,6 +360,7 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   }
 
   if (problems.length || !name || !arch || !archOk || !family || !format || !url) return { problems };
+  const defaults = detection ? defaultDetectorPreprocessing(arch) : defaultPreprocessing(arch);
   const entry: RegistryEntry = {
     name,
     arch,
@@ -324,17 +369,24 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
     naming: naming ?? defaultNaming(family),
     url: isRemote(url) ? url : localPath(url, o.baseDir),
     // No preprocessing at all: every default. Some: the required fields (size, mean, std) default, the rest stays unsaid.
-    preprocessing:
-      raw.preprocessing === undefined
-        ? defaultPreprocessing(arch)
-        : { inputSize: resolveVariant(arch).resolution, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD], ...pre },
-    labels: labels ?? 'imagenet-1k',
+    preprocessing: raw.preprocessing === undefined ? defaults : { inputSize: defaults.inputSize, mean: defaults.mean, std: defaults.std, ...pre },
+    labels: labels ?? (detection ? 'coco-90' : 'imagenet-1k'),
     origin: o.origin,
   };
-  const optional = { sha256, sha256Prefix, md5, size, approxSizeMB, overrides, numClasses, weightsKey, license, top1, top1Resolution, reference, notes };
+  const optional = { task, sha256, sha256Prefix, md5, size, approxSizeMB, overrides, numClasses, weightsKey, license, top1, top1Resolution, cocoMap, reference, notes };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (entry as unknown as Record<string, unknown>)[k] = v;
   if (entry.naming === 'keras' && entry.format !== 'h5') problems.push({ where: at('format'), message: `Keras names come in .h5 files; "${format}" with naming keras is not supported` });
   if (entry.format === 'h5' && entry.naming !== 'keras') problems.push({ where: at('naming'), message: `.h5 files are read as Keras weights; set family "keras" (or naming "keras")` });
   if (entry.weightsKey !== undefined && entry.format !== 'pth') problems.push({ where: at('weightsKey'), message: `only .pth checkpoints have entries to choose from; remove it or set format "pth"` });
+  if (detection) {
+    if (entry.family !== 'effdet') problems.push({ where: at('family'), message: `${show(family)}: a detection entry's weights follow effdet's conventions (the detector's config); set family "effdet"` });
+    if (naming !== undefined && naming !== 'effdet' && naming !== 'effnet') problems.push({ where: at('naming'), message: `${show(entry.naming)}: a detector's weights are read under effdet's names; set naming "effdet" (or leave it out)` });
+    if (entry.overrides) problems.push({ where: at('overrides'), message: "a detector's padding and BatchNorm come from its config; remove overrides" });
+    if (entry.top1 !== undefined || entry.top1Resolution !== undefined) problems.push({ where: at('top1'), message: 'is an ImageNet classification figure; a detection entry reports cocoMap' });
+  } else {
+    if (entry.family === 'effdet') problems.push({ where: at('family'), message: '"effdet" is the family of detection entries; set task "detection" (and a detector arch) or another family' });
+    if (naming === 'effdet') problems.push({ where: at('naming'), message: '"effdet" names a detector\'s weights; set task "detection" (and a detector arch) or another naming' });
+    if (entry.cocoMap !== undefined) problems.push({ where: at('cocoMap'), message: 'is a detection figure; set task "detection" or report top1' });
+  }
   return problems.length ? { problems } : { entry, problems };
 }
