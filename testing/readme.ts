@@ -64,12 +64,12 @@ export function runReadmeBlock(block: ReadmeBlock, o: { timeoutMs?: number } = {
     const file = join(scratch, `block-${block.line}-${process.pid}.mjs`);
     const prelude = preludeFile ? readFileSync(preludeFile, 'utf8') : '';
     writeFileSync(file, transpile(`${prelude}\n${block.code}\n`));
-    r = spawnSync(process.execPath, [file], { cwd: dir, env, encoding: 'utf8', timeout: o.timeoutMs ?? 600_000 });
+    r = spawnSync(process.execPath, [file], { cwd: dir, env, encoding: 'utf8', timeout: o.timeoutMs ?? 180_000 });
   } else {
     // `npx effnet` is this repository's CLI (npx in a directory outside the project would look in the registry).
     const shim = `npx() { if [ "$1" = effnet ]; then shift; node ${JSON.stringify(join(REPO_ROOT, 'packages', 'cli', 'bin', 'effnet.js'))} "$@"; else command npx "$@"; fi; }\n`;
     const script = `set -euo pipefail\n${shim}${preludeFile ? `source ${JSON.stringify(preludeFile)}\n` : ''}${block.code}\n`;
-    r = spawnSync('bash', ['-c', script], { cwd: dir, env, encoding: 'utf8', timeout: o.timeoutMs ?? 600_000 });
+    r = spawnSync('bash', ['-c', script], { cwd: dir, env, encoding: 'utf8', timeout: o.timeoutMs ?? 180_000 });
   }
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', dir };
 }

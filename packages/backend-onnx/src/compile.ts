@@ -11,7 +11,7 @@ import {
   type TensorMap,
   weightData,
 } from '@effnet/core';
-import { DataType, encodeModel, type OnnxNode, type OnnxValueInfo } from './onnx-proto.js';
+import { DataType, encodeModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './onnx-proto.js';
 import { floatBytes, OnnxWriter } from './onnx-writer.js';
 
 export const DEFAULT_OPSET = 17;

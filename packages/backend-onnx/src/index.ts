@@ -1,4 +1,4 @@
-export { compileToOnnx, type CompiledOnnx, type CompileOptions, DEFAULT_OPSET, EXTERNAL_DATA_THRESHOLD, OnnxCompileError, SUPPORTED_OPSETS } from './compile.js';
+export { compileToOnnx, type CompiledOnnx, type CompileOptions, DEFAULT_OPSET, EXTERNAL_DATA_THRESHOLD, OnnxCompileError, type OnnxGraphExtension, type OnnxGraphInfo, SUPPORTED_OPSETS } from './compile.js';
 export * from './runner.js';
 export * from './ort.js';
 export { encodeModel } from './onnx-proto.js';

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noiseImage, noisePng } from '../../../../testing/images.js';
 import { ImageDecodeError } from '../images/errors.js';
-import { COCO_90_LABELS } from '../labels/imagenet.js';
+import { COCO_90_LABELS } from '../labels/label-sets.js';
 import type { ModelWeights } from '../models/resolve.js';
 import { boxesToOriginal, EFFDET_FILL_COLOR, imageInfoFor, resizePad } from './augment-boxes.js';
 import { Detector } from './detector.js';

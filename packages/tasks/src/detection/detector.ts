@@ -10,7 +10,7 @@ import type { Preprocessing } from '@effnet/zoo';
 import { decodeImage, type ImageSource, type RgbImage, sourceName } from '../images/decode.js';
 import { ImageDecodeError } from '../images/errors.js';
 import type { BatchError } from '../images/preprocess.js';
-import { labelsFor } from '../labels/imagenet.js';
+import { labelsFor } from '../labels/label-sets.js';
 import { loadModelWeights, type ModelWeights, type ResolveOptions, resolveModel } from '../models/resolve.js';
 import { type Anchors, generateAnchors } from './anchors.js';
 import { imageInfoFor } from './augment-boxes.js';

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { describeWithPeers, PYTHON } from '../../../../testing/peers.js';
 import { COCO_90_LABELS } from './coco-90.js';
-import { labelsFor } from './imagenet.js';
+import { labelsFor } from './label-sets.js';
 
 const UNUSED = [12, 26, 29, 30, 45, 66, 68, 69, 71, 83];
 

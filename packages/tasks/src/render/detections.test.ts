@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOX_COLOURS, boxColour, defaultLineWidth, detectionsPng, detectionsSvg } from './detections.js';
-import { RenderError, svgTextRenders } from './png.js';
+import { RenderError, svgTextRenders } from './charts.js';
 
 let dir: string;
 beforeAll(async () => {

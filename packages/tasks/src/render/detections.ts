@@ -5,7 +5,7 @@
  */
 import { writeFileAtomic } from '@effnet/core';
 import type { RgbImage } from '../images/decode.js';
-import { type RenderedPng, RenderError, svgTextRenders } from './png.js';
+import { type RenderedPng, RenderError, svgTextRenders } from './charts.js';
 import { escapeXml, FONT_FAMILY, hex, textWidth } from './svg.js';
 
 /** What is drawn of a detection: its box [x1, y1, x2, y2] in the image's pixels, label, score and class id (its colour). */
