@@ -1,7 +1,7 @@
 import { defineConfig, type Options } from 'tsup';
 
 /** Every package builds the same way: ESM + CJS + .d.ts, our sources only (dependencies, @tensorflow/* included, stay external). */
-export function packageConfig(entry: string[], extra: Options = {}) {
+export function packageConfig(entry: Options['entry'], extra: Options = {}) {
   return defineConfig({
     entry,
     format: ['esm', 'cjs'],

@@ -15,7 +15,9 @@ export type ScheduleConfig =
   /** Linear warmup from 0, then cosine from lr to minLr at totalSteps. */
   | { kind: 'cosine'; totalSteps: number; warmupSteps?: number; minLr?: number }
   /** lr * gamma^floor(step / stepSize). */
-  | { kind: 'step'; stepSize: number; gamma?: number };
+  | { kind: 'step'; stepSize: number; gamma?: number }
+  /** From lr up (or down) to endLr geometrically over `steps` steps, then endLr: a learning-rate range test. */
+  | { kind: 'exponential'; steps: number; endLr: number };
 
 /** Learning rate at a step (0-based) for a base rate and schedule; every training backend uses this one. */
 export function learningRate(base: number, schedule: ScheduleConfig, step: number): number {
@@ -24,6 +26,8 @@ export function learningRate(base: number, schedule: ScheduleConfig, step: numbe
       return base;
     case 'step':
       return base * (schedule.gamma ?? 0.1) ** Math.floor(step / schedule.stepSize);
+    case 'exponential':
+      return base * (schedule.endLr / base) ** Math.min(1, step / Math.max(1, schedule.steps - 1));
     case 'cosine': {
       const warm = schedule.warmupSteps ?? 0;
       const min = schedule.minLr ?? 0;

@@ -16,3 +16,5 @@ export * from './classification/index.js';
 export { resizeImage, type Image8, type Region } from './images/resize.js';
 export * from './models/resolve.js';
 export * from './detection/index.js';
+export * from './render/lines.js';
+export * from './training/index.js';

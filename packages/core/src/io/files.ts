@@ -103,15 +103,15 @@ export const OUTPUT_MARKER = '.effnet-output';
 /**
  * A directory a command writes several files into. Absent or empty: created (and, with `reuseOwn`, marked as
  * `owner`'s). Marked by the same owner with `reuseOwn`: reused (a demo's own output). Anything else:
- * OutputExistsError, unless `force`.
+ * OutputExistsError, unless `force`. Files named in `ignore` do not count (a plot an earlier step left for this run).
  * Returns whether the directory held files before.
  */
-export async function claimOutputDir(dir: string, o: { owner: string; force?: boolean; reuseOwn?: boolean; flag?: string; hint?: string }): Promise<boolean> {
+export async function claimOutputDir(dir: string, o: { owner: string; force?: boolean; reuseOwn?: boolean; flag?: string; hint?: string; ignore?: readonly string[] }): Promise<boolean> {
   const { mkdir, readdir, readFile, stat, writeFile } = await fs();
   const { join } = await import('node:path');
   const s = await stat(dir).catch(() => null);
   if (s && !s.isDirectory()) throw new OutputExistsError(dir, `${o.flag ? `${o.flag} ` : ''}${dir} is a file, not a directory; choose another path`);
-  const entries = s ? (await readdir(dir)).filter((e) => e !== OUTPUT_MARKER) : [];
+  const entries = s ? (await readdir(dir)).filter((e) => e !== OUTPUT_MARKER && !o.ignore?.includes(e)) : [];
   if (entries.length && !o.force) {
     const owner = await readFile(join(dir, OUTPUT_MARKER), 'utf8').then((t) => t.trim(), () => null);
     if (!(o.reuseOwn && owner === o.owner)) {

@@ -1,24 +1,22 @@
 import { join } from 'node:path';
 import {
-  canTrain,
+  buildEfficientNet,
   checkNumber,
   claimOutputDir,
   deriveSeed,
-  forEachConcurrent,
-  seededShuffle,
-  EffnetError,
+  type Device,
   type EfficientNetSpec,
-  getBackend,
-  InvalidSpecError,
-  buildEfficientNet,
   float32Tensor,
+  forEachConcurrent,
+  InvalidSpecError,
   lastStagesPrefixes,
   randomWeights,
   selectTrainable,
-  type Device,
-  type StepResult,
   type Tensor,
+  type ScheduleConfig,
+  seededShuffle,
   type TensorMap,
+  type TrainSession,
 } from '@effnet/core';
 import { loadPretrainedWeights, type Preprocessing } from '@effnet/zoo';
 import { augmentForTraining, type RgbImage } from '../data/augment.js';
@@ -26,11 +24,16 @@ import { loadImageFolders, type Sample } from '../data/image-folder.js';
 import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
+import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
+import { runTrainingLoop, TrainingError, trainingBackend, type TrainingBackendName, type TrainProgress, defaultTrainingDevice } from '../training/loop.js';
+import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from './model-card.js';
+
+export { TrainingError, type TrainProgress } from '../training/loop.js';
 
 export type FreezeMode = 'none' | 'backbone' | `stages:${number}`;
 
-export interface FineTuneOptions {
+export interface FineTuneOptions extends RecipeOptions {
   /** ImageFolder root (a folder per class); with `val`, the training set. */
   data: string;
   /** A separate validation ImageFolder with the same classes; else a seeded split of `data`. */
@@ -40,12 +43,8 @@ export interface FineTuneOptions {
   model: string;
   epochs: number;
   batch?: number;
-  lr?: number;
-  weightDecay?: number;
-  optimizer?: 'adamw' | 'adam' | 'sgd';
   /** 'backbone': train the classifier only; 'stages:K': the last K stages, head and classifier; 'none': everything. */
   freeze?: FreezeMode;
-  labelSmoothing?: number;
   /** Input size; default the model's. */
   size?: number;
   /** Eval transform's crop_pct (validation here, and the model card's preprocessing); default the model's. 1 = no crop. */
@@ -53,9 +52,7 @@ export interface FineTuneOptions {
   /** Dropout before the classifier and the stochastic depth rate; default the architecture's. */
   dropout?: number;
   dropPath?: number;
-  /** RandomResizedCrop scale range (default [0.08, 1], torchvision's). */
-  cropScale?: [number, number];
-  /** Output directory: model.safetensors + model.json (latest), best.safetensors + best.json (best validation accuracy). */
+  /** Output directory: model.safetensors + model.json (latest), best.* (best validation accuracy), training-curves.png. */
   out: string;
   /** Continue from out/model.json (weights, epoch and schedule position). */
   resume?: boolean;
@@ -64,24 +61,14 @@ export interface FineTuneOptions {
   /** Stop after this many epochs without a better validation accuracy. */
   patience?: number;
   seed?: number;
+  /** Where training runs: 'auto' (ONNX Runtime), 'onnx' or 'tfjs'. */
+  backend?: TrainingBackendName;
   device?: Device;
   /** Card name; default the output directory's name. */
   name?: string;
   onProgress?: (p: TrainProgress) => void;
-}
-
-export interface TrainProgress {
-  phase: 'train' | 'val' | 'epoch';
-  epoch: number;
-  epochs: number;
-  step: number;
-  stepsPerEpoch: number;
-  loss?: number;
-  accuracy?: number;
-  lr?: number;
-  imagesPerSecond?: number;
-  valAccuracy?: number;
-  device?: string;
+  /** Called once, before the first step, with the recipe in effect (the CLI prints it). */
+  onRecipe?: (recipe: Recipe) => void;
 }
 
 export interface FineTuneResult {
@@ -90,10 +77,7 @@ export interface FineTuneResult {
   out: string;
   stoppedEarly: boolean;
   history: Record<string, number>[];
-}
-
-export class TrainingError extends EffnetError {
-  override name = 'TrainingError';
+  recipe: Recipe;
 }
 
 interface Start {
@@ -108,7 +92,6 @@ interface Start {
   step: number;
   history: Record<string, number>[];
 }
-
 
 /** Where training starts: the run being resumed, a checkpoint, a zoo entry's pretrained weights, or a variant's random initialisation. */
 async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Start> {
@@ -153,9 +136,6 @@ function trainable(graph: Parameters<typeof selectTrainable>[0], freeze: FreezeM
 function checkFineTuneOptions(o: FineTuneOptions): void {
   checkNumber('epochs', o.epochs, { integer: true, min: 1 });
   if (o.batch !== undefined) checkNumber('batch', o.batch, { integer: true, min: 1 });
-  if (o.lr !== undefined) checkNumber('lr', o.lr, { above: 0 });
-  if (o.weightDecay !== undefined) checkNumber('weightDecay', o.weightDecay, { min: 0 });
-  if (o.labelSmoothing !== undefined) checkNumber('labelSmoothing', o.labelSmoothing, { min: 0, below: 1 });
   if (o.size !== undefined) checkNumber('size', o.size, { integer: true, min: 8 });
   if (o.cropPct !== undefined) checkNumber('cropPct', o.cropPct, { above: 0, max: 1 });
   if (o.dropout !== undefined) checkNumber('dropout', o.dropout, { min: 0, below: 1 });
@@ -163,13 +143,9 @@ function checkFineTuneOptions(o: FineTuneOptions): void {
   if (o.patience !== undefined) checkNumber('patience', o.patience, { integer: true, min: 1 });
   if (o.seed !== undefined) checkNumber('seed', o.seed, { integer: true, min: 0 });
   if (o.valFraction !== undefined) checkNumber('valFraction', o.valFraction, { min: 0, below: 1 });
-  if (o.cropScale !== undefined) {
-    if (!Array.isArray(o.cropScale) || o.cropScale.length !== 2) throw new InvalidSpecError('cropScale', o.cropScale, 'two numbers [min, max] in (0, 1]');
-    for (const v of o.cropScale) checkNumber('cropScale', v, { above: 0, max: 1 });
-    if (o.cropScale[0] > o.cropScale[1]) throw new InvalidSpecError('cropScale', o.cropScale, '[min, max] with min <= max');
-  }
   if (o.resume && o.force) throw new InvalidSpecError('resume and force', true, 'one of them: --resume continues the run in --out, --force replaces it');
 }
+
 
 /** Decodes every image once; datasets for fine-tuning are small enough to keep in memory as uint8. */
 async function decodeAll(samples: readonly Sample[]): Promise<RgbImage[]> {
@@ -180,20 +156,32 @@ async function decodeAll(samples: readonly Sample[]): Promise<RgbImage[]> {
   return out;
 }
 
-/**
- * Replaces the classifier for the dataset's classes and trains on a training backend (tfjs), with augmentation
- * (random resized crop, flip), validation each epoch, a checkpoint each epoch and early stopping.
- */
-export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
+/** Everything a classification run needs before its first step: data, starting point, graph, weights. */
+interface PreparedRun {
+  data: Awaited<ReturnType<typeof loadImageFolders>>;
+  start: Start;
+  size: number;
+  preprocessing: Preprocessing;
+  spec: EfficientNetSpec;
+  graph: ReturnType<typeof buildEfficientNet>;
+  weights: TensorMap;
+  freeze: FreezeMode;
+  seed: number;
+  batchSize: number;
+  stepsPerEpoch: number;
+  recipe: Recipe;
+}
+
+/** Checks every input, reads the data and the starting point, builds the graph for the dataset's classes. Writes nothing. */
+async function prepareRun(o: FineTuneOptions): Promise<PreparedRun> {
   checkFineTuneOptions(o);
+  checkRecipeOptions(o);
   const seed = o.seed ?? 0;
   const batchSize = o.batch ?? 32;
   const data = await loadImageFolders({ train: o.data, val: o.val, valFraction: o.valFraction ?? 0.1, seed });
   if (data.classes.length < 2)
     throw new TrainingError(`${o.data} holds one class (${data.classes[0]}); a classifier needs at least two class folders`);
   const start = await startingPoint(o, data.classes);
-  // Nothing is written before every input has been checked; then the output directory is claimed (or resumed).
-  if (!o.resume) await claimOutputDir(o.out, { owner: 'effnet train', force: o.force, flag: '--out', hint: 'pass --resume to continue that run, --force to replace it, or choose another --out' });
   const size = o.size ?? start.preprocessing.inputSize;
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, ...(o.cropPct !== undefined ? { cropPct: o.cropPct } : {}) };
   const spec: EfficientNetSpec = { ...start.spec, ...(o.dropout !== undefined ? { dropout: o.dropout } : {}), ...(o.dropPath !== undefined ? { dropPathRate: o.dropPath } : {}) };
@@ -204,122 +192,209 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   // A new classifier starts at zero: with few classes, timm's uniform(+-1/sqrt(classes)) init gives logits of several
   // units on the head's features, and the first hundreds of steps go into undoing that.
   if (!start.keepHead) for (const name of ['classifier.weight', 'classifier.bias']) (weights.get(name)!.data as Float32Array).fill(0);
-
-  const backend = await getBackend('tfjs');
-  if (!canTrain(backend)) throw new TrainingError('the tfjs backend cannot train; reinstall @effnet/backend-tfjs');
   const stepsPerEpoch = Math.ceil(data.train.length / batchSize);
-  const totalSteps = stepsPerEpoch * o.epochs;
-  const lr = o.lr ?? (o.freeze === 'backbone' ? 1e-2 : 1e-3);
-  const session = await backend.createTrainer(graph, weights, {
-    optimizer: { kind: o.optimizer ?? 'adamw', lr, weightDecay: o.weightDecay ?? 0.01 },
-    schedule: { kind: 'cosine', totalSteps, warmupSteps: Math.min(Math.ceil(totalSteps * 0.05), 200) },
-    labelSmoothing: o.labelSmoothing ?? 0.1,
-    clipGradNorm: 5,
-    trainable: trainable(graph, o.freeze ?? 'none'),
-    freezeBatchNorm: o.freeze === 'backbone',
-    seed,
-    // The schedule resumes where it stopped (the optimiser's moments restart from zero).
-    startStep: start.step,
-    device: o.device ?? 'auto',
-  });
+  const freeze = o.freeze ?? 'none';
+  const recipe = resolveRecipe(o, { imageSize: size, trainImages: data.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: freeze === 'backbone' });
+  return { data, start, size, preprocessing, spec, graph, weights, freeze, seed, batchSize, stepsPerEpoch, recipe };
+}
 
+/** A training session for a prepared run, with the recipe's optimizer and `schedule` (default the recipe's). */
+async function openSession(o: FineTuneOptions, r: PreparedRun, schedule?: ScheduleConfig): Promise<{ session: TrainSession; backend: string }> {
+  const backendName = o.backend ?? 'auto';
+  const backend = await trainingBackend(backendName);
+  const settings = trainerSettings(r.recipe, r.stepsPerEpoch * o.epochs);
+  const session = await backend.createTrainer(r.graph, r.weights, {
+    ...settings,
+    ...(schedule ? { schedule } : {}),
+    labelSmoothing: r.recipe.labelSmoothing,
+    clipGradNorm: 5,
+    trainable: trainable(r.graph, r.freeze),
+    freezeBatchNorm: r.freeze === 'backbone',
+    seed: r.seed,
+    // The schedule resumes where it stopped (the optimiser's moments restart from zero).
+    startStep: schedule ? 0 : r.start.step,
+    device: o.device ?? defaultTrainingDevice(backendName),
+  });
+  return { session, backend: backend.name };
+}
+
+/** Augmented, normalized training batches of a prepared run (classification: int64 labels). */
+function batchMaker(r: PreparedRun, trainImages: RgbImage[]) {
+  const plane = 3 * r.size * r.size;
+  return async (indices: number[], epoch: number) => {
+    const x = float32Tensor([indices.length, 3, r.size, r.size]);
+    const labels = new BigInt64Array(indices.length);
+    await forEachConcurrent(indices.length, 2, async (b) => {
+      const i = indices[b]!;
+      const aug = await augmentForTraining(trainImages[i]!, { size: r.size, seed: deriveSeed(r.seed, epoch, i), scale: r.recipe.cropScale, hflip: r.recipe.flip ? 0.5 : 0 });
+      writeNormalized(aug, r.preprocessing, x.data as Float32Array, b * plane);
+      labels[b] = BigInt(r.data.train[i]!.label);
+    });
+    return { input: x, targets: { labels: { dtype: 'int64' as const, shape: [indices.length], data: labels } } };
+  };
+}
+
+/**
+ * Replaces the classifier for the dataset's classes and trains (on ONNX Runtime by default) with a recipe that fits
+ * the data (every choice the user's to override), validation each epoch, a checkpoint each epoch, training curves
+ * and early stopping.
+ */
+export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
+  const r = await prepareRun(o);
+  const { data, start, spec, preprocessing, recipe, seed, batchSize } = r;
+  // Nothing is written before every input has been checked; then the output directory is claimed (or resumed).
+  if (!o.resume) await claimOutputDir(o.out, { owner: 'effnet train', force: o.force, flag: '--out', hint: 'pass --resume to continue that run, --force to replace it, or choose another --out', ignore: [LR_FINDER_PLOT] });
+  o.onRecipe?.(recipe);
+  const { session, backend } = await openSession(o, r);
   const [trainImages, valImages] = await Promise.all([decodeAll(data.train), decodeAll(data.val)]);
   const valTensor = valImages.length ? evalBatch(valImages, preprocessing) : null;
-  const history = [...start.history];
-  let best = Math.max(-1, ...history.map((h) => h.valAccuracy ?? -1));
-  let sinceBest = 0;
-  let stoppedEarly = false;
   let card: ModelCard | undefined;
-  const plane = 3 * size * size;
+  const cardFor = (row: Record<string, number>, history: Record<string, number>[]): ModelCard => ({
+    format: MODEL_CARD_FORMAT,
+    name: o.name ?? o.out.split(/[\\/]/).filter(Boolean).at(-1) ?? 'model',
+    arch: start.arch,
+    spec,
+    classes: data.classes,
+    preprocessing,
+    weights: 'model.safetensors',
+    base: start.base,
+    seed,
+    epoch: row.epoch!,
+    step: session.steps,
+    training: {
+      data: o.data,
+      val: o.val ?? `seeded split, valFraction ${o.valFraction ?? 0.1}`,
+      trainImages: data.train.length,
+      valImages: data.val.length,
+      epochs: o.epochs,
+      batch: batchSize,
+      backend,
+      device: session.device,
+      freeze: r.freeze,
+      dropout: spec.dropout,
+      dropPath: spec.dropPathRate,
+      recipe: { ...recipe, summary: describeRecipe(recipe) },
+    },
+    metrics: { valAccuracy: row.valAccuracy ?? Number.NaN, trainAccuracy: row.trainAccuracy ?? Number.NaN, trainLoss: row.trainLoss! },
+    history,
+    created: new Date().toISOString(),
+  });
 
+  const history = [...start.history];
+  let result: Awaited<ReturnType<typeof runTrainingLoop>>;
   try {
-    for (let epoch = start.epoch; epoch < o.epochs; epoch++) {
-      const order = seededShuffle(data.train.length, deriveSeed(seed, epoch));
-      let lossSum = 0;
-      let accSum = 0;
-      let seen = 0;
-      const t0 = performance.now();
-      for (let s = 0; s < stepsPerEpoch; s++) {
-        const idx = order.slice(s * batchSize, (s + 1) * batchSize);
-        const x = float32Tensor([idx.length, 3, size, size]);
-        const labels = new Int32Array(idx.length);
-        for (let b = 0; b < idx.length; b++) {
-          const i = idx[b]!;
-          const aug = await augmentForTraining(trainImages[i]!, { size, seed: deriveSeed(seed, epoch, i), ...(o.cropScale ? { scale: o.cropScale } : {}) });
-          writeNormalized(aug, preprocessing, x.data as Float32Array, b * plane);
-          labels[b] = data.train[i]!.label;
+    result = await runTrainingLoop({
+      session,
+      size: data.train.length,
+      batchSize,
+      epochs: o.epochs,
+      startEpoch: start.epoch,
+      seed,
+      history: start.history,
+      patience: o.patience,
+      metric: 'valAccuracy',
+      onProgress: o.onProgress,
+      batch: batchMaker(r, trainImages),
+      validate: async (s) => ({ valAccuracy: valTensor ? await accuracyOf(s, valTensor, data.val.map((v) => v.label), batchSize) : Number.NaN }),
+      async save(row, best) {
+        history.push(row);
+        card = cardFor(row, history);
+        const w = session.weights();
+        await saveCheckpoint(o.out, 'model', w, card);
+        if (best) await saveCheckpoint(o.out, 'best', w, card);
+        await lineChartPng(trainingCurvePanels(history, ['valAccuracy', 'trainAccuracy']), join(o.out, 'training-curves.png'));
+      },
+    });
+  } finally {
+    session.dispose();
+  }
+  if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${o.out} already has ${start.epoch} of ${o.epochs} epochs; raise --epochs`);
+  return { card, out: o.out, stoppedEarly: result.stoppedEarly, history: result.history, recipe };
+}
+
+/** The range test's plot in a run directory; a later `effnet train` into the same --out keeps it. */
+export const LR_FINDER_PLOT = 'lr-finder.png';
+
+export interface LrFinderOptions {
+  /** Steps of the range test (default 100, at most one pass over the data is not required). */
+  steps?: number;
+  /** Rates tried, geometrically from `minLr` to `maxLr` (default 1e-7 to 1). */
+  minLr?: number;
+  maxLr?: number;
+  /** Where to write lr-finder.png (default the run's --out directory). */
+  plot?: string;
+}
+
+export interface LrFinderResult {
+  /** [learning rate, smoothed loss] per step, until the loss diverged. */
+  points: [number, number][];
+  /** The rate where the smoothed loss falls fastest (as Lightning's lr_find suggests). */
+  suggested: number;
+  plot: string;
+  recipe: Recipe;
+}
+
+/**
+ * A learning-rate range test (Smith 2017, as fastai's and Lightning's lr_find): train from the run's starting point
+ * with the rate rising geometrically, record the loss (exponentially smoothed), stop when it diverges, and suggest
+ * the rate of the steepest descent. Nothing is saved but the plot.
+ */
+export async function findLearningRate(o: FineTuneOptions & LrFinderOptions): Promise<LrFinderResult> {
+  const steps = o.steps ?? 100;
+  const minLr = o.minLr ?? 1e-7;
+  const maxLr = o.maxLr ?? 1;
+  checkNumber('steps', steps, { integer: true, min: 5, max: 100_000 });
+  checkNumber('minLr', minLr, { above: 0 });
+  checkNumber('maxLr', maxLr, { above: minLr });
+  const r = await prepareRun({ ...o, lr: minLr });
+  const plot = o.plot ?? join(o.out, LR_FINDER_PLOT);
+  if (!o.plot) await claimOutputDir(o.out, { owner: 'effnet train --find-lr', force: o.force, flag: '--out', ignore: [LR_FINDER_PLOT] });
+  const { session } = await openSession({ ...o, lr: minLr }, r, { kind: 'exponential', steps, endLr: maxLr });
+  const trainImages = await decodeAll(r.data.train);
+  const makeBatch = batchMaker(r, trainImages);
+  const points: [number, number][] = [];
+  let avg = 0;
+  let best = Infinity;
+  try {
+    for (let step = 0, epoch = 0; step < steps; epoch++) {
+      const order = seededShuffle(r.data.train.length, deriveSeed(r.seed, epoch, 0x1f));
+      for (let s = 0; s < r.stepsPerEpoch && step < steps; s++, step++) {
+        const b = await makeBatch(order.slice(s * r.batchSize, (s + 1) * r.batchSize), epoch);
+        const res = await session.stepWith(b.input, b.targets);
+        avg = 0.98 * avg + 0.02 * res.loss;
+        const smoothed = avg / (1 - 0.98 ** (step + 1));
+        if (!Number.isFinite(smoothed) || (step > 10 && smoothed > 4 * best)) step = steps;
+        else {
+          points.push([res.lr, smoothed]);
+          best = Math.min(best, smoothed);
         }
-        const r: StepResult = await session.step(x, labels);
-        lossSum += r.loss * idx.length;
-        accSum += r.accuracy * idx.length;
-        seen += idx.length;
-        o.onProgress?.({
-          phase: 'train',
-          epoch: epoch + 1,
-          epochs: o.epochs,
-          step: s + 1,
-          stepsPerEpoch,
-          loss: lossSum / seen,
-          accuracy: accSum / seen,
-          lr: r.lr,
-          imagesPerSecond: seen / ((performance.now() - t0) / 1000),
-          device: session.device,
-        });
-      }
-      const valAccuracy = valTensor ? await accuracyOf(session, valTensor, data.val.map((v) => v.label), batchSize) : Number.NaN;
-      const row = { epoch: epoch + 1, trainLoss: lossSum / seen, trainAccuracy: accSum / seen, valAccuracy, imagesPerSecond: seen / ((performance.now() - t0) / 1000) };
-      history.push(row);
-      o.onProgress?.({ phase: 'epoch', epoch: epoch + 1, epochs: o.epochs, step: stepsPerEpoch, stepsPerEpoch, loss: row.trainLoss, accuracy: row.trainAccuracy, valAccuracy, device: session.device });
-      card = {
-        format: MODEL_CARD_FORMAT,
-        name: o.name ?? o.out.split(/[\\/]/).filter(Boolean).at(-1) ?? 'model',
-        arch: start.arch,
-        spec,
-        classes: data.classes,
-        preprocessing,
-        weights: 'model.safetensors',
-        base: start.base,
-        seed,
-        epoch: epoch + 1,
-        step: session.steps,
-        training: {
-          data: o.data,
-          val: o.val ?? `seeded split, valFraction ${o.valFraction ?? 0.1}`,
-          trainImages: data.train.length,
-          valImages: data.val.length,
-          epochs: o.epochs,
-          batch: batchSize,
-          optimizer: o.optimizer ?? 'adamw',
-          lr,
-          weightDecay: o.weightDecay ?? 0.01,
-          schedule: 'cosine with 5% warmup',
-          labelSmoothing: o.labelSmoothing ?? 0.1,
-          freeze: o.freeze ?? 'none',
-          dropout: spec.dropout,
-          dropPath: spec.dropPathRate,
-          augmentation: `RandomResizedCrop(${size}, scale=${JSON.stringify(o.cropScale ?? [0.08, 1])}), RandomHorizontalFlip(0.5)`,
-          device: session.device,
-        },
-        metrics: { valAccuracy, trainAccuracy: row.trainAccuracy, trainLoss: row.trainLoss },
-        history,
-        created: new Date().toISOString(),
-      };
-      const w = session.weights();
-      await saveCheckpoint(o.out, 'model', w, card);
-      if (valAccuracy > best) {
-        best = valAccuracy;
-        sinceBest = 0;
-        await saveCheckpoint(o.out, 'best', w, card);
-      } else if (o.patience !== undefined && ++sinceBest >= o.patience) {
-        stoppedEarly = true;
-        break;
+        o.onProgress?.({ phase: 'train', epoch: 1, epochs: 1, step: Math.min(step + 1, steps), stepsPerEpoch: steps, loss: smoothed, lr: res.lr, device: session.device });
       }
     }
   } finally {
     session.dispose();
   }
-  if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${o.out} already has ${start.epoch} of ${o.epochs} epochs; raise --epochs`);
-  return { card, out: o.out, stoppedEarly, history };
+  const suggested = steepestDescent(points);
+  await lineChartPng([{ title: 'learning-rate range test', xLabel: 'learning rate', yLabel: 'loss (smoothed)', logX: true, series: [{ name: 'loss', points }], markX: { x: suggested, label: `suggested ${suggested.toExponential(1)}` } }], plot);
+  return { points, suggested, plot, recipe: r.recipe };
+}
+
+/** The rate at which the loss falls fastest (the most negative slope against log lr), skipping the noisy ends. */
+export function steepestDescent(points: readonly (readonly [number, number])[]): number {
+  if (points.length < 3) throw new TrainingError(`the range test stopped after ${points.length} steps: the loss diverged at once; lower --min-lr or check the data`);
+  const skip = Math.floor(points.length * 0.1);
+  let bestSlope = Infinity;
+  let at = points[0]![0];
+  for (let i = Math.max(1, skip); i < points.length - Math.max(1, Math.floor(skip / 2)); i++) {
+    const [l0, y0] = points[i - 1]!;
+    const [l1, y1] = points[i]!;
+    const slope = (y1 - y0) / (Math.log(l1) - Math.log(l0));
+    if (slope < bestSlope) {
+      bestSlope = slope;
+      at = l1;
+    }
+  }
+  return at;
 }
 
 function evalBatch(images: readonly RgbImage[], p: Preprocessing): Tensor {

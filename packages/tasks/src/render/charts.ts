@@ -63,7 +63,8 @@ export function svgTextRenders(): Promise<boolean> {
   return textCheck;
 }
 
-async function rasterise(svg: string): Promise<Buffer> {
+/** SVG text to PNG bytes (sharp, with librsvg). */
+export async function rasterise(svg: string): Promise<Buffer> {
   const { default: sharp } = await import('sharp');
   return sharp(Buffer.from(svg), { density: 72 }).flatten({ background: '#ffffff' }).png().toBuffer();
 }
