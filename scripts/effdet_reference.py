@@ -4,7 +4,7 @@
 Run with Debian's PyTorch and the source peers on the path (testing/peers.ts does this):
   PYTHONPATH=$EFFNET_PEERS_PYTHONPATH /usr/bin/python3 scripts/effdet_reference.py ...
 
-Two modes:
+Three modes:
 
   names --models tf_efficientdet_d0,efficientdet_d0:3,... [--num-classes 90]
       Prints one JSON object: {entry: {"params": sum of parameter numels, "state": {name: shape}}} for effdet's own
@@ -27,6 +27,11 @@ Two modes:
       statistics are then calibrated on a separate seeded batch and perturbed (torchvision_reference.calibrate_bn_),
       which keeps the outputs input-dependent. --fpn-name overrides the config's fusion (bifpn_fa, bifpn_attn,
       bifpn_sum) to cover every fusion method on a small model.
+
+  loss --model tf_efficientdet_lite0 --out DIR [--image-size 128] [--batch 2] [--num-classes 3]
+      effdet's training loss on one batch (train-mode forward, drop path off, AnchorLabeler targets for random boxes,
+      DetectionLoss): weights.safetensors, input.npy and meta.json with the boxes (effnet's xyxy, 0-based classes),
+      the positives per image and the total, class and box losses.
 """
 import argparse
 import json
@@ -141,6 +146,63 @@ def fixture(args):
     print(json.dumps(meta, separators=(",", ":")))
 
 
+def loss(args):
+    """effdet's training loss on one batch: train-mode forward (batch statistics, no drop path), AnchorLabeler
+    targets for random boxes, DetectionLoss. Writes the weights, the input, the boxes and the three loss values."""
+    from effdet.anchors import Anchors, AnchorLabeler
+    from effdet.loss import DetectionLoss
+
+    torch.set_num_threads(args.threads)
+    size = [int(v) for v in args.image_size.split(",")] if args.image_size else None
+    if size is not None and len(size) == 1:
+        size = size * 2
+    torch.manual_seed(args.seed)
+    config = get_efficientdet_config(args.model)
+    if size is not None:
+        config.image_size = tuple(size)
+    config.backbone_args = dict(drop_path_rate=0.0)
+    model = create_model_from_config(config, pretrained=False, pretrained_backbone=False, num_classes=args.num_classes)
+    h, w = model.config.image_size
+    randomize_(model, args.seed)
+    gc = torch.Generator().manual_seed(args.seed + CALIB_INPUT_SEED_OFFSET)
+    calibrate_bn_(model, torch.randn(max(args.batch, 2), 3, h, w, generator=gc), args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    write_safetensors(os.path.join(args.out, "weights.safetensors"), model.state_dict())
+    gi = torch.Generator().manual_seed(args.seed + INPUT_SEED_OFFSET)
+    x = torch.randn(args.batch, 3, h, w, generator=gi)
+    anchors = Anchors.from_config(model.config)
+    labeler = AnchorLabeler(anchors, args.num_classes, match_threshold=0.5)
+    g = torch.Generator().manual_seed(args.seed + 7)
+    boxes_out, cls_levels, box_levels, npos = [], None, None, []
+    per_image = []
+    for i in range(args.batch):
+        n = 1 + int(torch.randint(0, 5, (1,), generator=g))
+        sizes = 8 + torch.rand(n, 2, generator=g) * (min(h, w) * 0.6)
+        cy = torch.rand(n, generator=g) * h
+        cx = torch.rand(n, generator=g) * w
+        yxyx = torch.stack([cy - sizes[:, 0] / 2, cx - sizes[:, 1] / 2, cy + sizes[:, 0] / 2, cx + sizes[:, 1] / 2], 1)
+        yxyx[:, 0::2] = yxyx[:, 0::2].clamp(0, h)
+        yxyx[:, 1::2] = yxyx[:, 1::2].clamp(0, w)
+        yxyx = torch.round(yxyx * 4) / 4
+        classes = torch.randint(1, args.num_classes + 1, (n,), generator=g)
+        cls_t, box_t, num_pos = labeler.label_anchors(yxyx, classes)
+        per_image.append((cls_t, box_t))
+        npos.append(float(num_pos))
+        # effnet's boxes are [x1, y1, x2, y2] and its classes 0-based.
+        boxes_out.append({"boxes": yxyx[:, [1, 0, 3, 2]].tolist(), "classes": (classes - 1).tolist()})
+    levels = len(per_image[0][0])
+    cls_targets = [torch.stack([p[0][l] for p in per_image]) for l in range(levels)]
+    box_targets = [torch.stack([p[1][l] for p in per_image]) for l in range(levels)]
+    model.train()
+    class_out, box_out = model(x)
+    total, cls_loss, box_loss = DetectionLoss(model.config)(class_out, box_out, cls_targets, box_targets, torch.tensor(npos))
+    _save_npy_atomic(os.path.join(args.out, "input.npy"), x.numpy())
+    meta = {"model": args.model, "image_size": [h, w], "batch": args.batch, "num_classes": args.num_classes, "images": boxes_out,
+            "num_positives": npos, "loss": float(total), "class_loss": float(cls_loss), "box_loss": float(box_loss),
+            "alpha": model.config.alpha, "gamma": model.config.gamma, "delta": model.config.delta, "box_loss_weight": model.config.box_loss_weight}
+    _write_bytes_atomic(os.path.join(args.out, "meta.json"), (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="effdet reference data")
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -156,11 +218,16 @@ def main(argv=None):
     f.add_argument("--num-classes", type=int, default=90)
     f.add_argument("--fpn-name", default=None, help="bifpn_fa, bifpn_attn or bifpn_sum (default: the config's)")
     f.add_argument("--threads", type=int, default=2)
+    lo = sub.add_parser("loss")
+    lo.add_argument("--model", required=True)
+    lo.add_argument("--out", required=True)
+    lo.add_argument("--image-size", default=None)
+    lo.add_argument("--batch", type=int, default=2)
+    lo.add_argument("--seed", type=int, default=0)
+    lo.add_argument("--num-classes", type=int, default=3)
+    lo.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    if args.mode == "names":
-        names(args)
-    else:
-        fixture(args)
+    {"names": names, "fixture": fixture, "loss": loss}[args.mode](args)
     return 0
 
 

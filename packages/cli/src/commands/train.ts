@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { AUGMENT_LEVELS, type AugmentLevel, OPTIMIZERS, type OptimizerName, type Recipe, SCHEDULES, type ScheduleName, TRAINING_BACKENDS, type TrainingBackendName, type TrainProgress } from '@effnet/tasks/training';
-import { defineCommand } from '../args.js';
+import { defineCommand, UsageError } from '../args.js';
 import { bar, duration, type ProgressSink, redraw } from '../progress.js';
 
 /** Training progress: a bar with loss/accuracy/throughput on a terminal, one line per epoch otherwise. */
@@ -31,9 +31,10 @@ export const trainCommand = defineCommand({
   summary: 'fine-tune (or train from scratch) on your images; --find-lr suggests a learning rate',
   usage: 'effnet train --data DIR --model M --epochs N [options]',
   options: {
-    data: { type: 'string', required: true, valueName: 'DIR', description: 'ImageFolder root: one sub-directory of images per class' },
-    val: { type: 'string', valueName: 'DIR', description: 'a separate validation ImageFolder (default: a seeded 10% split of --data)' },
-    model: { type: 'string', required: true, valueName: 'M', description: 'where to start: a zoo entry (pretrained), a checkpoint, or a variant (from scratch)' },
+    task: { type: 'string', choices: ['classification', 'detection'], default: 'classification', valueName: 'TASK', description: 'what the model learns: classes of images, or boxes (COCO data)' },
+    data: { type: 'string', required: true, valueName: 'DIR', description: 'classification: an ImageFolder (a sub-directory of images per class); detection: a COCO directory (annotations.json + images)' },
+    val: { type: 'string', valueName: 'DIR', description: 'separate validation data of the same kind (default: a seeded 10% split of --data)' },
+    model: { type: 'string', required: true, valueName: 'M', description: 'where to start: a zoo entry (pretrained), a checkpoint, or an architecture (from scratch)' },
     epochs: { type: 'number', integer: true, min: 1, max: 100000, required: true, valueName: 'N', description: 'epochs to train (in total, with --resume)' },
     batch: { type: 'number', integer: true, min: 1, max: 4096, valueName: 'N', description: 'images per step (default 32)' },
     backend: { type: 'string', choices: TRAINING_BACKENDS, default: 'auto', valueName: 'NAME', description: 'where training runs (auto: ONNX Runtime, the fastest here)' },
@@ -66,10 +67,11 @@ export const trainCommand = defineCommand({
     'effnet train --data photos/ --model effnet-shapes --epochs 6 --out runs/photos',
     'effnet train --data photos/ --model efficientnet_b0.ra_in1k --epochs 10 --freeze stages:2 --optimizer adam --lr 3e-4',
     'effnet train --data digits/ --model effnet-shapes --epochs 1 --find-lr --out runs/digits',
+    'effnet train --task detection --data scenes/ --model effnet-shapes-det --epochs 10 --out runs/det',
     'effnet train --data photos/ --model effnet-shapes --epochs 12 --out runs/photos --resume',
   ],
   async run({ values: v }, io) {
-    const { fineTune, findLearningRate, describeRecipe } = await import('@effnet/tasks');
+    const { fineTune, fineTuneDetector, findLearningRate, describeRecipe } = await import('@effnet/tasks');
     const options = {
       data: v.data,
       val: v.val,
@@ -104,6 +106,15 @@ export const trainCommand = defineCommand({
         for (const [field, why] of Object.entries(r.reasons)) io.progress.write(`  ${field}: ${why}\n`);
       },
     };
+    if (v.task === 'detection') {
+      if (v['find-lr']) throw new UsageError('effnet train: --find-lr is for classification (for now); pass --lr to a detection run');
+      if (v.freeze !== 'none' && v.freeze !== 'backbone') throw new UsageError(`invalid --freeze: "${v.freeze}" (detection: backbone or none)`);
+      const r = await fineTuneDetector({ ...options, freeze: v.freeze as 'none' | 'backbone' });
+      const m = r.card.metrics ?? {};
+      io.out(`wrote ${join(r.out, 'model.safetensors')} and model.json (epoch ${r.card.epoch}${r.stoppedEarly ? ', stopped early: no better validation AP' : ''}); best.safetensors holds the best validation AP; training-curves.png`);
+      io.out(`validation AP ${(m.AP ?? Number.NaN).toFixed(3)}, AP50 ${(m.AP50 ?? Number.NaN).toFixed(3)}  (classes: ${r.card.classes.join(', ')})`);
+      return 0;
+    }
     if (v['find-lr']) {
       const r = await findLearningRate({ ...options, steps: v['lr-steps'] });
       io.out(`suggested learning rate ${r.suggested.toExponential(1)} (steepest descent of the loss over ${r.points.length} steps); wrote ${r.plot}`);

@@ -56,6 +56,8 @@ export class Classifier {
 
   static async fromCheckpoint(path: string, o: ClassifierOptions = {}): Promise<Classifier> {
     const ck = await loadCheckpoint(path, { weightsKey: o.weightsKey });
+    if ((ck.card.task ?? 'classification') !== 'classification')
+      throw new InvalidSpecError('model', path, `a classifier: this checkpoint is a ${ck.card.task} model (use effnet ${ck.card.task === 'detection' ? 'detect' : 'segment'})`);
     const backend = await getBackend(o.backend ?? 'onnx');
     const runner = await backend.load(ck.graph, ck.weights, { device: o.device ?? 'cpu', threads: o.threads });
     return new Classifier(runner, ck.card.preprocessing, ck.card.classes, path);

@@ -1,17 +1,27 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { buildEfficientNet, type EfficientNetSpec, EffnetError, type Graph, readWeightFile, type TensorMap, validateSpec, writeFileAtomic, writeSafetensors } from '@effnet/core';
+import { buildEfficientDet, buildEfficientNet, type EfficientDetConfig, type EfficientNetSpec, EffnetError, type Graph, readWeightFile, type TensorMap, validateDetectorConfig, validateSpec, writeFileAtomic, writeSafetensors } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
 
 export const MODEL_CARD_FORMAT = 'effnet-model-card@1';
+
+/** What a checkpoint's network does. */
+export type CardTask = 'classification' | 'detection' | 'segmentation';
 
 /** What a checkpoint is: the exact network, its classes and preprocessing, how it was trained and how it scored. */
 export interface ModelCard {
   format: typeof MODEL_CARD_FORMAT;
   name: string;
-  /** The variant name (efficientnet_b0, efficientnet_phi-4, ...) the spec was built from. */
+  /** Absent: classification (cards written before detection and segmentation). */
+  task?: CardTask;
+  /** The variant (efficientnet_b0, efficientnet_phi-4, ...) or detector the network was built from. */
   arch: string;
+  /** The EfficientNet (a detector's backbone). */
   spec: EfficientNetSpec;
+  /** Detection: the detector the graph is built from (its class count is `classes.length`). */
+  detector?: EfficientDetConfig;
+  /** Detection: each class's COCO category (id and name), in class order. */
+  categories?: { id: number; name: string }[];
   classes: string[];
   preprocessing: Preprocessing;
   /** The weight file (safetensors, or a PyTorch .pth checkpoint), relative to the card. */
@@ -56,8 +66,11 @@ function checkCard(raw: unknown, file: string): ModelCard {
   if (card?.format !== MODEL_CARD_FORMAT) throw new CheckpointError(`${file} is not an effnet model card (format "${(raw as { format?: string })?.format}", expected "${MODEL_CARD_FORMAT}")`);
   for (const f of ['spec', 'classes', 'preprocessing', 'weights'] as const)
     if (card[f] === undefined) throw new CheckpointError(`${file}: field "${f}" is missing`);
+  if (card.task !== undefined && !['classification', 'detection', 'segmentation'].includes(card.task)) throw new CheckpointError(`${file}: task "${card.task}" is not classification, detection or segmentation`);
+  if (card.task === 'detection' && !card.detector) throw new CheckpointError(`${file}: a detection card needs "detector" (the detector config)`);
   try {
     validateSpec(card.spec);
+    if (card.detector) validateDetectorConfig(card.detector);
   } catch (e) {
     throw new CheckpointError(`${file}: ${(e as Error).message}`);
   }
@@ -120,9 +133,18 @@ export async function loadCheckpoint(path: string, o: { inputResolution?: number
     const beside = join(dirname(weightsFile), `${basename(weightsFile).replace(WEIGHT_EXTENSION, '')}.json`);
     card = await readCardFile(beside);
   }
-  const graph = buildEfficientNet(card.spec, {
-    numClasses: card.classes.length,
-    inputResolution: o.inputResolution === undefined ? card.preprocessing.inputSize : o.inputResolution,
-  });
+  const graph = cardGraph(card, o.inputResolution === undefined ? card.preprocessing.inputSize : o.inputResolution);
   return { card, graph, weights: tensors, weightsFile };
+}
+
+/** The graph a card describes, for its classes, at an input size. */
+export function cardGraph(card: ModelCard, inputResolution: number | [number, number] | null): Graph {
+  switch (card.task ?? 'classification') {
+    case 'detection':
+      return buildEfficientDet(card.detector!, { numClasses: card.classes.length, inputResolution });
+    case 'classification':
+      return buildEfficientNet(card.spec, { numClasses: card.classes.length, inputResolution });
+    default:
+      throw new CheckpointError(`checkpoint "${card.name}": task "${card.task}" is not supported by this version of effnet`);
+  }
 }

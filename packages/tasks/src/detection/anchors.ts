@@ -5,7 +5,7 @@
  * the aspect pair. Boxes are [ymin, xmin, ymax, xmax] (yxyx) in input-image pixels, computed in float64 and stored as
  * float32 as effdet does; anchors are ordered level, then row, column, then scale and aspect.
  */
-import { InvalidSpecError } from '@effnet/core';
+import { type Graph, InvalidSpecError, readDetectionMetadata } from '@effnet/core';
 
 /** An aspect ratio as automl writes it: an (x, y) multiplier pair, or a number r meaning (sqrt r, 1 / sqrt r). */
 export type AspectRatio = readonly [number, number] | number;
@@ -146,4 +146,10 @@ export function generateAnchors(options: AnchorOptions): Anchors {
     }
   }
   return { boxes, count: total, anchorsPerLocation: perLocation, imageSize, levels };
+}
+
+/** The anchors of a detector graph (its metadata: levels, scales, ratios, anchor scale) at an input size (default its own). */
+export function detectorAnchors(graph: Graph, size?: readonly [number, number]): Anchors {
+  const m = readDetectionMetadata(graph);
+  return generateAnchors({ minLevel: m.minLevel, maxLevel: m.maxLevel, numScales: m.numScales, aspectRatios: m.aspectRatios, anchorScale: m.anchorScale, imageSize: size ? [size[0], size[1]] : m.imageSize });
 }

@@ -5,14 +5,14 @@
  * batch runs on the backend, and effdet's post-processing (postprocess.ts: top-5000, decoding, class-aware NMS or
  * soft-NMS, at most 100) gives boxes in original-image pixels.
  */
-import { type Device, getBackend, InvalidSpecError, readDetectionMetadata, type Runner, type Tensor } from '@effnet/core';
+import { boxOutputName, classOutputName, type Device, getBackend, type Graph, InvalidSpecError, readDetectionMetadata, type Runner, type Tensor } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
 import { decodeImage, type ImageSource, type RgbImage, sourceName } from '../images/decode.js';
 import { ImageDecodeError } from '../images/errors.js';
 import type { BatchError } from '../images/preprocess.js';
 import { labelsFor } from '../labels/label-sets.js';
 import { loadModelWeights, type ModelWeights, type ResolveOptions, resolveModel } from '../models/resolve.js';
-import { type Anchors, generateAnchors } from './anchors.js';
+import { type Anchors, detectorAnchors } from './anchors.js';
 import { imageInfoFor } from './augment-boxes.js';
 import { letterbox } from './letterbox.js';
 import { type ImageInfo, postprocessDetections } from './postprocess.js';
@@ -163,8 +163,7 @@ export class Detector {
     const key = size.join('x');
     let a = this.anchorCache.get(key);
     if (!a) {
-      const m = readDetectionMetadata(this.model.graph);
-      a = generateAnchors({ minLevel: m.minLevel, maxLevel: m.maxLevel, numScales: m.numScales, aspectRatios: m.aspectRatios, anchorScale: m.anchorScale, imageSize: [size[0], size[1]] });
+      a = detectorAnchors(this.model.graph, size);
       this.anchorCache.set(key, a);
     }
     return a;
@@ -172,10 +171,7 @@ export class Detector {
 
   /** The raw head outputs for a preprocessed NCHW batch, split into class and box outputs per level (P3 first). */
   async headOutputs(batch: Tensor): Promise<{ classes: Tensor[]; boxes: Tensor[] }> {
-    const out = await this.runner.run(batch);
-    const m = readDetectionMetadata(this.model.graph);
-    const levels = Array.from({ length: m.maxLevel - m.minLevel + 1 }, (_, i) => m.minLevel + i);
-    return { classes: levels.map((l) => out[`class_P${l}`]!), boxes: levels.map((l) => out[`box_P${l}`]!) };
+    return splitHeadOutputs(this.model.graph, await this.runner.run(batch));
   }
 
   /** Detections for each image (see DetectInput and DetectOptions). With skipErrors, unreadable images are reported and the rest detected. */
@@ -256,6 +252,13 @@ export class Detector {
   }
 }
 
+/** A detector graph's outputs by name, as the per-level class and box lists post-processing takes (P3 first). */
+export function splitHeadOutputs(graph: Graph, out: Record<string, Tensor>): { classes: Tensor[]; boxes: Tensor[] } {
+  const m = readDetectionMetadata(graph);
+  const levels = Array.from({ length: m.maxLevel - m.minLevel + 1 }, (_, i) => m.minLevel + i);
+  return { classes: levels.map((l) => out[classOutputName(l)]!), boxes: levels.map((l) => out[boxOutputName(l)]!) };
+}
+
 /** Class names for a loaded detector (see DetectorOptions.labels); empty when none fit its class count. */
 function detectorLabels(m: ModelWeights, given: DetectorOptions['labels']): readonly string[] {
   const numClasses = readDetectionMetadata(m.graph).numClasses;
@@ -264,6 +267,7 @@ function detectorLabels(m: ModelWeights, given: DetectorOptions['labels']): read
     if (l.length !== numClasses) throw new InvalidSpecError('labels', typeof given === 'string' ? given : `${l.length} names`, `${numClasses} class names, one per class id of ${m.ref.name}`);
     return l;
   }
+  if (m.classes?.length === numClasses) return m.classes;
   const set = m.labels ?? (!m.random && numClasses === 90 ? 'coco-90' : undefined);
   if (set === undefined) return [];
   try {

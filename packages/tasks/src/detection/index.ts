@@ -11,3 +11,6 @@ export * from './augment-boxes.js';
 export * from './letterbox.js';
 export * from './detector.js';
 export * from './onnx-nms.js';
+export * from './training.js';
+export * from './finetune.js';
+export * from './evaluate.js';

@@ -153,6 +153,7 @@ async function fromCheckpoint(ref: ModelRef, path: string, o: LoadWeightsOptions
   return {
     ref,
     spec: ck.card.spec,
+    ...(ck.card.task === 'detection' ? { detector: { ...ck.card.detector!, numClasses: ck.card.classes.length } } : {}),
     graph: ck.graph,
     weights: ck.weights,
     random: false,
