@@ -11,19 +11,10 @@ import { buildEfficientNet, float32Tensor, randomWeights, serializeNpy, serializ
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { snapshot } from '../../../testing/files.js';
 import { COMMANDS, errorReport, main } from '../src/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'effnet-fuzz-'));
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    const p = join(e.parentPath ?? (e as { path?: string }).path ?? dir, e.name);
-    out.set(p, readFileSync(p).toString('base64'));
-  }
-  return out;
-}
 
 interface Outcome {
   code: number;

@@ -19,6 +19,7 @@ import {
 } from '@effnet/core';
 import { generateShapeDataset, loadCheckpoint, saveCheckpoint } from '@effnet/tasks';
 import { describe, expect, it } from 'vitest';
+import { snapshot } from '../../../testing/files.js';
 import { errorReport, main } from '../src/cli.js';
 
 const bin = fileURLToPath(new URL('../bin/effnet.js', import.meta.url));
@@ -34,17 +35,6 @@ async function run(args: string[]): Promise<string> {
 function cli(args: string[], cwd: string, env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, EFFNET_OFFLINE: '1', EFFNET_DEBUG: '', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Every file under `dir` with its bytes, to tell whether a command changed anything. */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    const p = join(e.parentPath ?? (e as { path?: string }).path ?? dir, e.name);
-    out.set(p, readFileSync(p).toString('base64'));
-  }
-  return out;
 }
 
 describe('data loss', () => {

@@ -4,7 +4,6 @@ import {
   checkNumber,
   claimOutputDir,
   deriveSeed,
-  type Device,
   type EfficientNetSpec,
   float32Tensor,
   forEachConcurrent,
@@ -25,7 +24,7 @@ import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
-import { runTrainingLoop, TrainingError, trainingBackend, type TrainingBackendName, type TrainProgress, defaultTrainingDevice } from '../training/loop.js';
+import { defaultTrainingDevice, runTrainingLoop, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from './model-card.js';
 
@@ -33,7 +32,7 @@ export { TrainingError, type TrainProgress } from '../training/loop.js';
 
 export type FreezeMode = 'none' | 'backbone' | `stages:${number}`;
 
-export interface FineTuneOptions extends RecipeOptions {
+export interface FineTuneOptions extends RecipeOptions, TrainingRunOptions {
   /** ImageFolder root (a folder per class); with `val`, the training set. */
   data: string;
   /** A separate validation ImageFolder with the same classes; else a seeded split of `data`. */
@@ -41,8 +40,6 @@ export interface FineTuneOptions extends RecipeOptions {
   valFraction?: number;
   /** A zoo name (pretrained start), a variant (random start, e.g. efficientnet_phi-4), or a checkpoint to continue from. */
   model: string;
-  epochs: number;
-  batch?: number;
   /** 'backbone': train the classifier only; 'stages:K': the last K stages, head and classifier; 'none': everything. */
   freeze?: FreezeMode;
   /** Input size; default the model's. */
@@ -52,21 +49,6 @@ export interface FineTuneOptions extends RecipeOptions {
   /** Dropout before the classifier and the stochastic depth rate; default the architecture's. */
   dropout?: number;
   dropPath?: number;
-  /** Output directory: model.safetensors + model.json (latest), best.* (best validation accuracy), training-curves.png. */
-  out: string;
-  /** Continue from out/model.json (weights, epoch and schedule position). */
-  resume?: boolean;
-  /** Write into `out` even though it holds files (another run's checkpoint is replaced). */
-  force?: boolean;
-  /** Stop after this many epochs without a better validation accuracy. */
-  patience?: number;
-  seed?: number;
-  /** Where training runs: 'auto' (ONNX Runtime), 'onnx' or 'tfjs'. */
-  backend?: TrainingBackendName;
-  device?: Device;
-  /** Card name; default the output directory's name. */
-  name?: string;
-  onProgress?: (p: TrainProgress) => void;
   /** Called once, before the first step, with the recipe in effect (the CLI prints it). */
   onRecipe?: (recipe: Recipe) => void;
 }

@@ -11,7 +11,6 @@ import {
   claimOutputDir,
   deriveSeed,
   detectorConfig,
-  type Device,
   type EfficientDetConfig,
   float32Tensor,
   forEachConcurrent,
@@ -28,7 +27,7 @@ import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } fro
 import type { RgbImage } from '../images/decode.js';
 import { resolveModel } from '../models/resolve.js';
 import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
-import { defaultTrainingDevice, runTrainingLoop, TrainingError, trainingBackend, type TrainingBackendName, type TrainProgress } from '../training/loop.js';
+import { defaultTrainingDevice, runTrainingLoop, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { type AugmentLevel, checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { detectorAnchors } from './anchors.js';
 import { detectionTrainTransform, imageInfoFor, resizePad } from './augment-boxes.js';
@@ -40,7 +39,7 @@ import { writeEffdetNormalized } from './letterbox.js';
 import { postprocessDetections } from './postprocess.js';
 import { detectionLoss, detectionTargets } from './training.js';
 
-export interface FineTuneDetectorOptions extends RecipeOptions {
+export interface FineTuneDetectorOptions extends RecipeOptions, TrainingRunOptions {
   /** A COCO dataset directory (annotations.json + images) to train on. */
   data: string;
   /** A separate validation dataset with the same categories; else a seeded split of `data`'s images. */
@@ -48,21 +47,10 @@ export interface FineTuneDetectorOptions extends RecipeOptions {
   valFraction?: number;
   /** Where to start: a detector checkpoint, a detection zoo entry, or a detector architecture (random weights). */
   model: string;
-  epochs: number;
-  batch?: number;
   /** 'backbone': train the BiFPN and heads only; 'none': everything. */
   freeze?: 'none' | 'backbone';
   /** Input size (square); default the detector's. */
   size?: number;
-  out: string;
-  resume?: boolean;
-  force?: boolean;
-  patience?: number;
-  seed?: number;
-  backend?: TrainingBackendName;
-  device?: Device;
-  name?: string;
-  onProgress?: (p: TrainProgress) => void;
   onRecipe?: (recipe: Recipe) => void;
 }
 

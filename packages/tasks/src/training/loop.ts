@@ -28,6 +28,27 @@ export function defaultTrainingDevice(name: TrainingBackendName): Device {
   return name === 'tfjs' ? 'auto' : 'cpu';
 }
 
+/** What every task's training run takes besides its data and model (classification, detection, segmentation). */
+export interface TrainingRunOptions {
+  epochs: number;
+  batch?: number;
+  /** Output directory: model.* (latest), best.* (best validation metric), training-curves.png. */
+  out: string;
+  /** Continue the run saved in `out` (weights, epoch and schedule position). */
+  resume?: boolean;
+  /** Write into `out` even though it holds files (another run's checkpoint is replaced). */
+  force?: boolean;
+  /** Stop after this many epochs without a better validation metric. */
+  patience?: number;
+  seed?: number;
+  /** Where training runs: 'auto' (ONNX Runtime), 'onnx' or 'tfjs'. */
+  backend?: TrainingBackendName;
+  device?: Device;
+  /** Card name; default the output directory's name. */
+  name?: string;
+  onProgress?: (p: TrainProgress) => void;
+}
+
 export interface TrainProgress {
   phase: 'train' | 'val' | 'epoch';
   epoch: number;
