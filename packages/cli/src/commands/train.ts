@@ -35,6 +35,7 @@ export const trainCommand = defineCommand({
     data: { type: 'string', required: true, valueName: 'DIR', description: 'classification: an ImageFolder (a sub-directory of images per class); detection: a COCO directory (annotations.json + images)' },
     val: { type: 'string', valueName: 'DIR', description: 'separate validation data of the same kind (default: a seeded 10% split of --data)' },
     model: { type: 'string', required: true, valueName: 'M', description: 'where to start: a zoo entry (pretrained), a checkpoint, or an architecture (from scratch)' },
+    backbone: { type: 'string', valueName: 'M', description: 'detection from an architecture: a classifier (zoo entry or checkpoint) whose trunk starts the backbone' },
     epochs: { type: 'number', integer: true, min: 1, max: 100000, required: true, valueName: 'N', description: 'epochs to train (in total, with --resume)' },
     batch: { type: 'number', integer: true, min: 1, max: 4096, valueName: 'N', description: 'images per step (default 32)' },
     backend: { type: 'string', choices: TRAINING_BACKENDS, default: 'auto', valueName: 'NAME', description: 'where training runs (auto: ONNX Runtime, the fastest here)' },
@@ -109,12 +110,13 @@ export const trainCommand = defineCommand({
     if (v.task === 'detection') {
       if (v['find-lr']) throw new UsageError('effnet train: --find-lr is for classification (for now); pass --lr to a detection run');
       if (v.freeze !== 'none' && v.freeze !== 'backbone') throw new UsageError(`invalid --freeze: "${v.freeze}" (detection: backbone or none)`);
-      const r = await fineTuneDetector({ ...options, freeze: v.freeze as 'none' | 'backbone' });
+      const r = await fineTuneDetector({ ...options, backbone: v.backbone, freeze: v.freeze as 'none' | 'backbone' });
       const m = r.card.metrics ?? {};
       io.out(`wrote ${join(r.out, 'model.safetensors')} and model.json (epoch ${r.card.epoch}${r.stoppedEarly ? ', stopped early: no better validation AP' : ''}); best.safetensors holds the best validation AP; training-curves.png`);
       io.out(`validation AP ${(m.AP ?? Number.NaN).toFixed(3)}, AP50 ${(m.AP50 ?? Number.NaN).toFixed(3)}  (classes: ${r.card.classes.join(', ')})`);
       return 0;
     }
+    if (v.backbone !== undefined) throw new UsageError('effnet train: --backbone is for detection (a classifier starts from --model)');
     if (v['find-lr']) {
       const r = await findLearningRate({ ...options, steps: v['lr-steps'] });
       io.out(`suggested learning rate ${r.suggested.toExponential(1)} (steepest descent of the loss over ${r.points.length} steps); wrote ${r.plot}`);

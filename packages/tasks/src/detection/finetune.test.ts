@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeBoxDataset } from '../../../../testing/boxes.js';
 import { loadCheckpoint } from '../classification/model-card.js';
+import { loadModelWeights } from '../models/resolve.js';
 import { Detector } from './detector.js';
 import { evaluateDetector } from './evaluate.js';
 import { fineTuneDetector } from './finetune.js';
@@ -32,5 +33,28 @@ describe('fine-tuning a detector', () => {
     // Resume continues the epochs and the schedule.
     const again = await fineTuneDetector({ data: join(dir, 'data'), model: 'efficientdet_phi-3', epochs: 3, batch: 8, out, seed: 1, valFraction: 0.25, lr: 3e-3, resume: true });
     expect(again.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+  });
+
+  it('starts the backbone of a detector architecture from a classifier (--backbone), and refuses one of another network', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'effnet-det-bb-'));
+    await writeBoxDataset(join(dir, 'data'), { images: 8, size: 128, seed: 5 });
+    const out = join(dir, 'run');
+    // efficientdet_phi-4's backbone is efficientnet_phi-4, effnet-shapes' network.
+    await fineTuneDetector({ data: join(dir, 'data'), model: 'efficientdet_phi-4', backbone: 'effnet-shapes', freeze: 'backbone', epochs: 1, batch: 4, out, seed: 1, valFraction: 0.25 });
+    const shapes = await loadModelWeights('effnet-shapes');
+    const ck = await loadCheckpoint(out);
+    expect(ck.card.base).toBe('efficientdet_phi-4 on effnet-shapes');
+    let compared = 0;
+    for (const [name, t] of shapes.weights) {
+      if (!/conv.*weight$/.test(name) || name.startsWith('classifier')) continue;
+      const d = ck.weights.get(`backbone.${name}`);
+      if (!d) continue;
+      expect(Array.from(d.data as Float32Array)).toEqual(Array.from(t.data as Float32Array));
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(20);
+    await expect(fineTuneDetector({ data: join(dir, 'data'), model: 'efficientdet_phi-3', backbone: 'effnet-shapes', epochs: 1, out: join(dir, 'other') })).rejects.toThrow(
+      /effnet-shapes \(efficientnet_phi-4\) is not the detector's backbone \(efficientnet_phi-3\)/,
+    );
   });
 });

@@ -25,7 +25,7 @@ import {
 import { defaultDetectorPreprocessing, loadPretrainedWeights, type Preprocessing } from '@effnet/zoo';
 import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from '../classification/model-card.js';
 import type { RgbImage } from '../images/decode.js';
-import { resolveModel } from '../models/resolve.js';
+import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
 import { defaultTrainingDevice, runTrainingLoop, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { type AugmentLevel, checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
@@ -47,6 +47,11 @@ export interface FineTuneDetectorOptions extends RecipeOptions, TrainingRunOptio
   valFraction?: number;
   /** Where to start: a detector checkpoint, a detection zoo entry, or a detector architecture (random weights). */
   model: string;
+  /**
+   * A classifier (zoo entry, checkpoint, or a variant with --weights) whose trunk initialises the backbone of a
+   * detector architecture, as effdet's `pretrained_backbone`; only with a `model` that is an architecture.
+   */
+  backbone?: string;
   /** 'backbone': train the BiFPN and heads only; 'none': everything. */
   freeze?: 'none' | 'backbone';
   /** Input size (square); default the detector's. */
@@ -109,11 +114,36 @@ async function startingPoint(o: FineTuneDetectorOptions, names: string[]): Promi
       const p = await loadPretrainedWeights(ref.entry.name);
       return { config: detectorConfig(ref.entry.arch), preprocessing: p.entry.preprocessing, weights: p.weights, keepHead: false, base: ref.entry.name, epoch: 0, step: 0, history: [] };
     }
-    case 'detector':
-      return { config: ref.config, preprocessing: defaultDetectorPreprocessing(ref.name), weights: null, keepHead: false, base: 'random', epoch: 0, step: 0, history: [] };
+    case 'detector': {
+      const base = { config: ref.config, preprocessing: defaultDetectorPreprocessing(ref.name), keepHead: false, epoch: 0, step: 0, history: [] };
+      if (o.backbone === undefined) return { ...base, weights: null, base: 'random' };
+      return { ...base, weights: await backboneWeights(o.backbone, ref.config), base: `${ref.name} on ${o.backbone}` };
+    }
     case 'variant':
       throw new TrainingError(`"${o.model}" is a classifier architecture; a detector starts from a detector (e.g. tf_efficientdet_d0, efficientdet_phi-3) or a detector checkpoint`);
   }
+}
+
+/**
+ * A classifier's trunk as a detector's `backbone.` weights: every backbone parameter of the detector must be in the
+ * classifier with the same shape (the same EfficientNet), the classifier's head is left out.
+ */
+async function backboneWeights(name: string, config: EfficientDetConfig): Promise<TensorMap> {
+  const c = await loadModelWeights(name);
+  if (c.detector) throw new TrainingError(`--backbone ${name} is a detector; give a classifier whose network is the detector's backbone (${config.backbone})`);
+  if (c.random) throw new TrainingError(`--backbone ${name} has no trained weights; give a classifier zoo entry or checkpoint (a ${config.backbone})`);
+  const graph = buildEfficientDet({ ...config, numClasses: 1 });
+  const out: TensorMap = new Map();
+  for (const p of graph.parameters) {
+    if (!p.name.startsWith('backbone.')) continue;
+    const t = c.weights.get(p.name.slice('backbone.'.length));
+    if (!t || t.shape.join() !== p.shape.join())
+      throw new TrainingError(
+        `--backbone ${name} (${c.spec.name}) is not the detector's backbone (${config.backbone}): ${p.name.slice('backbone.'.length)} is ${t ? `[${t.shape.join(', ')}]` : 'missing'}, the detector needs [${p.shape.join(', ')}]`,
+      );
+    out.set(p.name, t);
+  }
+  return out;
 }
 
 function checkOptions(o: FineTuneDetectorOptions): void {
@@ -125,6 +155,7 @@ function checkOptions(o: FineTuneDetectorOptions): void {
   if (o.valFraction !== undefined) checkNumber('valFraction', o.valFraction, { above: 0, below: 1 });
   if (o.freeze !== undefined && o.freeze !== 'none' && o.freeze !== 'backbone') throw new InvalidSpecError('freeze', o.freeze, "'none' or 'backbone'");
   if (o.resume && o.force) throw new InvalidSpecError('resume and force', true, 'one of them: --resume continues the run in --out, --force replaces it');
+  if (o.backbone !== undefined && o.resume) throw new InvalidSpecError('backbone', o.backbone, 'nothing with --resume: the run in --out already has its backbone');
   checkRecipeOptions(o);
 }
 
