@@ -2,6 +2,7 @@ import { EffnetError } from '@effnet/core';
 import { closest, type Command, helpText, type Io, parseCommandArgs, UsageError } from './args.js';
 import { classifyCommand } from './commands/classify.js';
 import { cocoEvalCommand } from './commands/coco-eval.js';
+import { completionCommand } from './commands/completion.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { detectCommand } from './commands/detect.js';
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   evalCommand,
   cocoEvalCommand,
   demoCommand,
+  completionCommand(() => COMMANDS),
 ] as unknown as readonly Command[];
 
 export function usage(): string {
