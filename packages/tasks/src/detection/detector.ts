@@ -260,7 +260,7 @@ export function splitHeadOutputs(graph: Graph, out: Record<string, Tensor>): { c
 }
 
 /** Class names for a loaded detector (see DetectorOptions.labels); empty when none fit its class count. */
-function detectorLabels(m: ModelWeights, given: DetectorOptions['labels']): readonly string[] {
+export function detectorLabels(m: ModelWeights, given: DetectorOptions['labels']): readonly string[] {
   const numClasses = readDetectionMetadata(m.graph).numClasses;
   if (given !== undefined) {
     const l = labelsFor(given);
