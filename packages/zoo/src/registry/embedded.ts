@@ -36,6 +36,14 @@ const EMBEDDED: readonly EmbeddedModel[] = [
     labels: 'effnet-shapes',
     reference: 'trained in this repository with effnet train on generated shapes; recipe in README.md, model card assets/effnet-shapes.json',
   },
+  {
+    name: 'effnet-shapes-det',
+    task: 'detection',
+    sha256: '6f6c1332b5aa9df5c591fb25c6412c3aefa4e83c187c03675a090ee8678ba379',
+    size: 4210396,
+    labels: 'effnet-shapes',
+    reference: 'trained in this repository with effnet train --task detection on generated scenes (backbone from effnet-shapes); recipe in README.md, model card assets/effnet-shapes-det.json',
+  },
 ];
 
 /** Models that ship inside the package, so that the demo and the tests run offline (those whose card is present). */
