@@ -48,7 +48,7 @@ describe('detection entries in the registry schema', () => {
 });
 
 describe("the built-in effdet entries", () => {
-  const det = BUILTIN_ENTRIES.filter((e) => e.task === 'detection');
+  const det = BUILTIN_ENTRIES.filter((e) => e.task === 'detection' && e.family === 'effdet' && e.format === 'pth');
 
   it("cover effdet's COCO checkpoints: D0-D7x, Lite0-4 and effdet's own D0/D1, each with its detector's size", () => {
     const archs = det.map((e) => e.arch);
@@ -157,7 +157,7 @@ describeWithPeers(['torch', 'effdet'], "a detection entry with effdet's own .pth
   });
 
   it("the entries' URLs and image sizes are effdet's model_config", () => {
-    const det = BUILTIN_ENTRIES.filter((e) => e.task === 'detection');
+    const det = BUILTIN_ENTRIES.filter((e) => e.task === 'detection' && e.format === 'pth');
     const script = 'import json, sys; from effdet import get_efficientdet_config as c; print(json.dumps({n: [c(n).url, list(c(n).image_size)] for n in sys.argv[1:]}))';
     const r = spawnSync(PYTHON, ['-c', script, ...det.map((e) => e.arch)], { encoding: 'utf8', env: pythonEnv() });
     expect(r.status, r.stderr).toBe(0);
