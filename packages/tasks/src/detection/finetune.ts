@@ -234,7 +234,7 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Fine
   if (start.weights) for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith('class_net.predict.'))) weights.set(name, t);
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, cropPct: 1 };
   const stepsPerEpoch = Math.ceil(split.train.length / batchSize);
-  const recipe = resolveRecipe(o, { imageSize: size, trainImages: split.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: false, task: 'detection', newHeads: start.newHeads });
+  const recipe = resolveRecipe(o, { imageSize: size, trainImages: split.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: false, task: 'detection', newHeads: start.newHeads ?? (start.weights !== null && !start.keepHead) });
   o.onRecipe?.(recipe);
   const jitter = recipe.scaleJitter;
   const backendName = o.backend ?? 'auto';

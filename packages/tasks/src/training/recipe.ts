@@ -44,7 +44,8 @@ export const SCALE_JITTERS: Record<AugmentLevel, [number, number] | null> = { no
 export interface RecipeContext {
   /** Default classification. */
   task?: RecipeTask;
-  /** Only part of the model starts trained (detection: a classifier's backbone under a new BiFPN and new heads). */
+  /** Part of the model starts from random weights (detection: a classifier's backbone under a new BiFPN and heads, or a
+   * detector's new class net for new categories). */
   newHeads?: boolean;
   /** Input size in pixels. */
   imageSize: number;
@@ -135,7 +136,7 @@ export function resolveRecipe(o: RecipeOptions, ctx: RecipeContext): Recipe {
   const [lrValue, lrWhy] = ctx.frozenBackbone
     ? [1e-2, 'a linear probe on frozen features']
     : ctx.newHeads
-      ? [4e-3, 'new layers on a pretrained backbone: they start from random weights (measured on generated scenes: README, "Detection training")']
+      ? [4e-3, 'new layers (a BiFPN and heads, or a class net for new categories) start from random weights: 4e-3 (measured: README, "Training and evaluating detectors")']
       : ctx.pretrained
         ? [1e-3, `fine-tuning a pretrained ${dense ? task === 'detection' ? 'detector' : 'segmenter' : 'model'}`]
         : [3e-3, 'training from scratch'];
