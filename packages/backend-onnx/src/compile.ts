@@ -341,6 +341,7 @@ export function compileToOnnx(graph: Graph, weights: TensorMap, options: Compile
     'effnet.graph_format': g.format,
     ...Object.fromEntries(Object.entries(g.metadata).map(([k, v]) => [`effnet.${k}`, String(v)])),
     'effnet.fp16': String(fp16),
+    ...(externalData ? { 'effnet.external_data': externalData.location } : {}),
     ...extension?.metadata,
     ...options.metadata,
   };

@@ -1,4 +1,4 @@
-import { type Backend, checkGraphInput, type Graph, type Runner, type Tensor, type TensorMap, type TrainingBackend, registerBackend } from '@effnet/core';
+import { type Backend, EffnetError, checkGraphInput, type Graph, type LoadOptions, type OnnxModelBytes, type Runner, type Tensor, type TensorMap, type TrainingBackend, registerBackend } from '@effnet/core';
 import type * as Ort from 'onnxruntime-node';
 import { compileToOnnx } from './compile.js';
 import { type OnnxLoadOptions, openSession, ort } from './ort.js';
@@ -46,6 +46,19 @@ export class OnnxBackend implements Backend, TrainingBackend {
     const compiled = compileToOnnx(graph, weights, options);
     const { session, device, notes } = await openSession(compiled.model, options, compiled.externalData);
     return new OnnxRunner(session, graph, device, notes, compiled.model, options.allowNonFinite);
+  }
+
+  /** An ONNX model compiled before (an exported .onnx file); `graph` is its network, for input checks and output names. */
+  async loadOnnx(model: OnnxModelBytes, graph: Graph, options: LoadOptions = {}): Promise<OnnxRunner> {
+    const { session, device, notes } = await openSession(model.bytes, options as OnnxLoadOptions, model.externalData);
+    const missing = graph.outputs.filter((o) => !session.outputNames.includes(o));
+    if (missing.length || session.inputNames[0] !== graph.inputs[0]!.name) {
+      await session.release();
+      throw new EffnetError(
+        `${model.path ?? 'the ONNX model'}: its input and outputs (${session.inputNames.join(', ')} -> ${session.outputNames.join(', ')}) are not those of the network its metadata describes (${graph.inputs[0]!.name} -> ${graph.outputs.join(', ')}); export it again with effnet export`,
+      );
+    }
+    return new OnnxRunner(session, graph, device, notes, model.bytes, options.allowNonFinite);
   }
 
   /** Trains on ONNX Runtime: the graph differentiated into one training graph per batch shape (see OnnxTrainSession). */

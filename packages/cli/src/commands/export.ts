@@ -1,12 +1,12 @@
 import { basename, dirname, join } from 'node:path';
 import { analyzeGraph, checkOutputFile, writeFileAtomic } from '@effnet/core';
 import { defineCommand, UsageError } from '../args.js';
-import { exportTriton, onnxMetadata } from './export-triton.js';
+import { exportTriton } from './export-triton.js';
 import { FORCE_OPTION, MODEL_HELP, MODEL_OPTIONS } from './common.js';
 
 export const exportCommand = defineCommand({
   name: 'export',
-  summary: 'a model as an ONNX file, or a Triton model repository',
+  summary: 'a model as a self-describing ONNX file (usable as --model), or a Triton model repository',
   usage: 'effnet export <model> -o model.onnx [options]   |   effnet export <model> --triton DIR [options]',
   positionals: { name: '<model>', description: 'checkpoint, variant or zoo entry', min: 1, max: 1 },
   options: {
@@ -26,7 +26,7 @@ export const exportCommand = defineCommand({
   notes: [MODEL_HELP],
   examples: ['effnet export efficientnet_b0.ra_in1k -o b0.onnx', 'effnet export runs/shapes -o shapes.onnx --dynamic', 'effnet export tf_efficientdet_d0.coco --nms -o det.onnx', 'effnet export effnet-shapes --triton model_repository'],
   async run({ values: v, positionals }, io) {
-    const [{ loadModelWeights, detectionNmsExtension }, { compileToOnnx }] = await Promise.all([import('@effnet/tasks'), import('@effnet/backend-onnx')]);
+    const [{ loadModelWeights, detectionNmsExtension, onnxExportMetadata }, { compileToOnnx }] = await Promise.all([import('@effnet/tasks'), import('@effnet/backend-onnx')]);
     if (v.dynamic && v.resolution !== undefined) throw new UsageError('effnet export: --resolution and --dynamic exclude each other');
     if ((v.output === undefined) === (v.triton === undefined)) throw new UsageError('effnet export needs one of -o FILE (an .onnx file) or --triton DIR (a Triton model repository); see effnet export --help');
     if (v.output === undefined) return exportTriton(positionals[0]!, v.triton!, v, io);
@@ -34,6 +34,7 @@ export const exportCommand = defineCommand({
     if (v.nms && v.dynamic) throw new UsageError('effnet export: --nms needs a fixed input size (its anchors are constants); leave out --dynamic');
     await checkOutputFile(v.output, { force: v.force, flag: '-o' });
     const m = await loadModelWeights(positionals[0]!, { weights: v.weights, weightsFormat: v['weights-format'], weightsKey: v['weights-key'], inputResolution: v.dynamic ? null : v.resolution });
+    if (m.onnx) throw new UsageError(`effnet export: "${positionals[0]}" is already an ONNX file; export the checkpoint or zoo entry it came from`);
     if (v.nms && !m.detector) throw new UsageError(`effnet export: --nms is for detectors; "${positionals[0]}" is a classifier`);
     const dataFile = `${basename(v.output)}.data`;
     const compiled = compileToOnnx(m.graph, m.weights, {
@@ -41,7 +42,7 @@ export const exportCommand = defineCommand({
       fp16: v.fp16,
       foldBatchNorm: !v['no-fold'],
       externalDataLocation: dataFile,
-      metadata: onnxMetadata(m),
+      metadata: onnxExportMetadata(m, { file: v.output, precision: v.fp16 ? 'fp16' : 'fp32', nms: v.nms }),
       ...(v.nms ? { extend: detectionNmsExtension(m.graph, { scoreThreshold: v.score, maxDetections: v.max }) } : {}),
     });
     if (compiled.externalData) {

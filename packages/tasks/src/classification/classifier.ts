@@ -4,7 +4,8 @@ import type { ImageSource } from '../images/decode.js';
 import { type BatchError, preprocessBatch } from '../images/preprocess.js';
 import { labelsFor } from '../labels/label-sets.js';
 import { softmax, type TopKEntry, topK } from '../labels/topk.js';
-import { resolveModel } from '../models/resolve.js';
+import { loadModelWeights, resolveModel } from '../models/resolve.js';
+import { loadRunner } from '../models/runner.js';
 import { loadCheckpoint } from './model-card.js';
 
 export interface ClassifierOptions {
@@ -40,10 +41,17 @@ export class Classifier {
     private readonly release: () => Promise<void> | void = () => runner.dispose(),
   ) {}
 
-  /** A zoo name (pretrained, e.g. efficientnet_b0.ra_in1k or effnet-shapes) or a checkpoint (directory, .json or .safetensors). */
+  /** A zoo name (pretrained, e.g. efficientnet_b0.ra_in1k or effnet-shapes), a checkpoint (directory, .json or .safetensors) or an exported .onnx file. */
   static async load(model: string, o: ClassifierOptions = {}): Promise<Classifier> {
     const ref = await resolveModel(model);
     if (ref.kind === 'checkpoint') return Classifier.fromCheckpoint(model, o);
+    if (ref.kind === 'onnx') {
+      const m = await loadModelWeights(model, { weightsKey: o.weightsKey });
+      if ((m.card!.task ?? 'classification') !== 'classification')
+        throw new InvalidSpecError('model', model, `a classifier: this ONNX file is a ${m.card!.task} model (use effnet ${m.card!.task === 'detection' ? 'detect' : 'segment'})`);
+      const runner = await loadRunner(m, { backend: o.backend, device: o.device ?? 'cpu', threads: o.threads });
+      return new Classifier(runner, m.preprocessing, m.classes!, model);
+    }
     if (ref.kind === 'variant') {
       const tag = (await Registry.load()).find(ref.row.name)?.name;
       throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use ${tag ? `a zoo entry such as ${tag}` : 'a zoo entry'} (effnet zoo list) or a checkpoint`);
