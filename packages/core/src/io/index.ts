@@ -22,3 +22,4 @@ export {
   type WeightFileOptions,
 } from './weight-file.js';
 export { type OnnxFileInfo, type OnnxValueShape, parseOnnxInfo, readOnnxFile } from './onnx-metadata.js';
+export { resolveCacheDir } from './cache-dir.js';
