@@ -1,5 +1,6 @@
 import { EffnetError } from '@effnet/core';
 import { closest, type Command, helpText, type Io, parseCommandArgs, UsageError } from './args.js';
+import { benchCommand } from './commands/bench.js';
 import { classifyCommand } from './commands/classify.js';
 import { cocoEvalCommand } from './commands/coco-eval.js';
 import { convertCommand } from './commands/convert.js';
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   detectCommand,
   trainCommand,
   evalCommand,
+  benchCommand,
   cocoEvalCommand,
   demoCommand,
 ] as unknown as readonly Command[];

@@ -18,6 +18,8 @@ export * from './models/resolve.js';
 export * from './models/runner.js';
 export * from './models/onnx-model.js';
 export * from './models/onnx-export.js';
+export * from './bench/measure.js';
+export * from './bench/timing.js';
 export * from './detection/index.js';
 export * from './render/lines.js';
 export * from './training/index.js';
