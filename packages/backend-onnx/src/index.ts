@@ -2,6 +2,8 @@ export { compileToOnnx, type CompiledOnnx, type CompileOptions, DEFAULT_OPSET, E
 export * from './runner.js';
 export * from './ort.js';
 export * from './model-cache.js';
+export * from './quantize.js';
+export * from './calibrate.js';
 export { encodeModel } from './onnx-proto.js';
 export type { AttributeValue, OnnxDataType, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './onnx-proto.js';
 export { compileEvalGraph, compileTrainingGraph, TrainingCompileError, type TrainingGraph, type TrainingGraphOptions, type TrainingIo, type IoRole } from './training/training-graph.js';
