@@ -1,11 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compileToOnnx, encodeModel } from '@effnet/backend-onnx';
+import { calibrateInt8, compileToOnnx, encodeModel } from '@effnet/backend-onnx';
 import { float32Tensor, seededNormal } from '@effnet/core';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { generateShape } from '../data/shapes.js';
+import { preprocessBatch } from '../images/preprocess.js';
 import { Classifier } from '../classification/classifier.js';
 import { Detector } from '../detection/detector.js';
 import { onnxExportMetadata } from './onnx-export.js';
@@ -45,6 +46,32 @@ describe('self-describing ONNX exports', () => {
       a.results.forEach((r, i) => r.top.forEach((t, j) => expect(t.prob).toBeCloseTo(b.results[i]!.top[j]!.prob, 5)));
     } finally {
       await Promise.all([fromOnnx.dispose(), fromZoo.dispose()]);
+    }
+  });
+
+  it('an int8 export of effnet-shapes, calibrated on its own preprocessing, agrees with fp32 on fresh images', async () => {
+    const m = await loadModelWeights('effnet-shapes');
+    const pngs = async (seed: number, n: number) => Promise.all(Array.from({ length: n }, (_, i) => sharp(Buffer.from(generateShape(seed, i, { size: 48 }).data), { raw: { width: 48, height: 48, channels: 3 } }).png().toBuffer()));
+    const calibration = await pngs(61, 48);
+    const ranges = await calibrateInt8(m.graph, m.weights, async function* () {
+      for (let s = 0; s < calibration.length; s += 16) yield (await preprocessBatch(calibration.slice(s, s + 16), m.preprocessing)).tensor;
+    });
+    const file = join(dir, 'shapes-int8.onnx');
+    writeFileSync(file, compileToOnnx(m.graph, m.weights, { int8: { ranges }, metadata: onnxExportMetadata(m, { file, precision: 'int8' }) }).model);
+    expect((await loadOnnxModel(file)).precision).toBe('int8');
+    const heldOut = await pngs(62, 120);
+    const truth = Array.from({ length: 120 }, (_, i) => generateShape(62, i, { size: 48 }).label);
+    const [q, f] = [await Classifier.load(file), await Classifier.load(join(dir, 'shapes.onnx'))];
+    try {
+      const [a, b] = [await q.classify(heldOut, { topK: 1 }), await f.classify(heldOut, { topK: 1 })];
+      const top = (r: typeof a) => r.results.map((x) => x.top[0]!.index);
+      const agree = top(a).filter((c, i) => c === top(b)[i]).length / 120;
+      const acc = (r: typeof a) => top(r).filter((c, i) => c === truth[i]).length / 120;
+      console.info(`effnet-shapes int8 vs fp32 on 120 fresh images: top-1 agreement ${(100 * agree).toFixed(1)}%, accuracy ${(100 * acc(a)).toFixed(1)}% vs ${(100 * acc(b)).toFixed(1)}%`);
+      expect(agree).toBeGreaterThanOrEqual(0.95);
+      expect(acc(a)).toBeGreaterThanOrEqual(acc(b) - 0.03);
+    } finally {
+      await Promise.all([q.dispose(), f.dispose()]);
     }
   });
 
