@@ -1,7 +1,7 @@
 import { type Device, getBackend, InvalidSpecError, type Runner, type Tensor } from '@effnet/core';
 import { loadPretrained, type Preprocessing, Registry } from '@effnet/zoo';
 import type { ImageSource } from '../images/decode.js';
-import { type BatchError, preprocessBatch } from '../images/preprocess.js';
+import { type BatchError, preprocessBatch, type ResizeMode } from '../images/preprocess.js';
 import { labelsFor } from '../labels/label-sets.js';
 import { softmax, type TopKEntry, topK } from '../labels/topk.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
@@ -81,15 +81,25 @@ export class Classifier {
     return Object.values(out)[0]!;
   }
 
-  /** Top-k labels with softmax probabilities for each image. With skipErrors, unreadable images are reported and the rest classified. */
-  async classify(images: readonly ImageSource[], o: { topK?: number; skipErrors?: boolean; batchSize?: number } = {}): Promise<ClassifyResult> {
+  /**
+   * Top-k labels with softmax probabilities for each image. With skipErrors, unreadable images are reported and the
+   * rest classified. Images go through in batches of `batchSize`; the next batch is decoded and resized while the
+   * runtime runs the current one. `resize: 'fast'` resizes in libvips (see ResizeMode; default 'exact').
+   */
+  async classify(images: readonly ImageSource[], o: { topK?: number; skipErrors?: boolean; batchSize?: number; resize?: ResizeMode } = {}): Promise<ClassifyResult> {
     const k = o.topK ?? 5;
     const batchSize = o.batchSize ?? 16;
     const results: Classification[] = [];
     const errors: BatchError[] = [];
+    const prepare = (start: number) => {
+      const p = preprocessBatch(images.slice(start, start + batchSize), this.preprocessing, { skipErrors: o.skipErrors, resize: o.resize });
+      p.catch(() => undefined); // awaited below, in order; this only keeps a prefetched failure from counting as unhandled
+      return p;
+    };
+    let next = images.length ? prepare(0) : undefined;
     for (let start = 0; start < images.length; start += batchSize) {
-      const chunk = images.slice(start, start + batchSize);
-      const batch = await preprocessBatch(chunk, this.preprocessing, { skipErrors: o.skipErrors });
+      const batch = await next!;
+      next = start + batchSize < images.length ? prepare(start + batchSize) : undefined;
       for (const e of batch.errors) errors.push({ ...e, index: e.index + start });
       if (batch.names.length === 0) continue;
       const logits = await this.logits(batch.tensor);
