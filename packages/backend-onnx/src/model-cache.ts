@@ -36,9 +36,20 @@ export function compiledCacheKey(graph: Graph, weights: TensorMap, options: Comp
   return h.digest('hex').slice(0, 32);
 }
 
-/** The cache key of an ONNX file run as it is (only ONNX Runtime's optimized model is kept for it). */
+const EDGE = 1 << 16;
+
+/**
+ * The cache key of an ONNX file run as it is (only ONNX Runtime's optimized model is kept for it): its length, first
+ * and last 64 KB (graph structure, and metadata_props, where an effnet export's card with its creation time sits),
+ * not all of its bytes: hashing a large model's weights would cost what the cache saves.
+ */
 export function onnxFileCacheKey(bytes: Uint8Array, runtimeVersion: string): string {
-  return createHash('sha256').update(`${COMPILED_CACHE_FORMAT}:onnx-file:${runtimeVersion}:`).update(bytes).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(`${COMPILED_CACHE_FORMAT}:onnx-file:${runtimeVersion}:${bytes.length}:`)
+    .update(bytes.subarray(0, EDGE))
+    .update(bytes.subarray(Math.max(0, bytes.length - EDGE)))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** What the optimized model depends on beyond the compiled one: the provider and the CPU's kernels. */
