@@ -41,6 +41,14 @@ describe("core's ONNX metadata reader", () => {
     );
   });
 
+  it('a metadata key named like an Object property is data', () => {
+    const metadata = JSON.parse('{"__proto__": "p", "constructor": "c"}') as Record<string, string>;
+    const bytes = encodeModel({ irVersion: 8, opset: 17, producerName: 'p', producerVersion: '', docString: '', graphName: 'g', nodes: [], initializers: [], inputs: [], outputs: [], metadata });
+    const info = parseOnnxInfo(bytes);
+    expect(Object.keys(info.metadata)).toEqual(['__proto__', 'constructor']);
+    expect(Object.getPrototypeOf(info.metadata)).toBe(Object.prototype);
+  });
+
   it('a truncated model is an error naming the file, never a partial answer', () => {
     const bytes = encodeModel({ irVersion: 8, opset: 17, producerName: 'p', producerVersion: '', docString: '', graphName: 'g', nodes: [], initializers: [], inputs: [], outputs: [], metadata: { k: 'v'.repeat(100) } });
     expect(() => parseOnnxInfo(bytes.subarray(0, bytes.length - 20), 'cut.onnx')).toThrow(/cut\.onnx: not an ONNX model/);

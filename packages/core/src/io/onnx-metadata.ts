@@ -130,7 +130,8 @@ export function parseOnnxInfo(bytes: Uint8Array, file = 'the ONNX model'): OnnxF
       else if (f.wire === 2 && f.field === 3) info.producerVersion = str(bytes, f.start, f.stop);
       else if (f.wire === 2 && f.field === 14) {
         const [k, v] = entry(bytes, f.start, f.stop);
-        info.metadata[k] = v;
+        // A key such as "__proto__" is data here, never the object's prototype.
+        Object.defineProperty(info.metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       } else if (f.wire === 2 && f.field === 8) {
         let domain = '';
         let version: number | undefined;
