@@ -11,7 +11,7 @@ const floats = fc.float({ min: -1000, max: 1000, noNaN: true, noDefaultInfinity:
 describe('int8 quantization rules', () => {
   it('an activation range always holds 0 exactly, and every value of the range is within a step of a level', () => {
     fc.assert(
-      fc.property(floats, floats, fc.constantFrom('uint8' as const, 'int8' as const), (a, b) => {
+      fc.property(floats, floats, (a, b) => {
         const [min, max] = a < b ? [a, b] : [b, a];
         for (const type of ['uint8', 'int8'] as const) {
           const { scale, zeroPoint } = activationQuantParams(min, max, type);

@@ -9,7 +9,7 @@ import { compareSteps } from '../../../testing/training.js';
 import { OnnxBackend } from '../src/index.js';
 
 interface Case {
-  model: 'phi-3' | 'tf_efficientnetv2_b0';
+  model: 'phi-3' | 'efficientnet_b0' | 'tf_efficientnetv2_b0';
   optimizer: OptimizerConfig;
   steps: number;
   clipGradNorm?: number;
@@ -30,8 +30,9 @@ interface Prepared {
 
 /** Writes a case's weights and batch and the arguments of its PyTorch run (scripts/torch_train_step.py). */
 async function prepare(c: Case): Promise<{ p: Prepared; args: string[] }> {
-  const timm = c.model !== 'phi-3';
-  const spec = { ...specFor(timm ? c.model : 'efficientnet_phi-3', timm ? {} : { family: 'torchvision' }), dropout: 0, dropPathRate: 0 };
+  // torchvision's models (phi-3, and B0 = phi 0) under torchvision's names; timm's under timm's.
+  const timm = c.model.startsWith('tf_');
+  const spec = { ...specFor(timm ? c.model : c.model === 'phi-3' ? 'efficientnet_phi-3' : c.model, timm ? {} : { family: 'torchvision' }), dropout: 0, dropPathRate: 0 };
   const graph = buildEfficientNet(spec, { numClasses: CLASSES, inputResolution: RES });
   const w = nontrivialWeights(graph, 3);
   // torchvision names for torchvision's model; timm's names are ours.
@@ -50,7 +51,7 @@ async function prepare(c: Case): Promise<{ p: Prepared; args: string[] }> {
     ...(c.clipGradNorm !== undefined ? { clipGradNorm: c.clipGradNorm } : {}),
     ...(bn.kind === 'batchNorm' ? { bnMomentum: bn.momentum } : {}),
   };
-  const args = [dir, timm ? `timm:${c.model}` : '-3', String(CLASSES), String(o.lr), o.kind, String(c.steps), JSON.stringify(extras)];
+  const args = [dir, timm ? `timm:${c.model}` : c.model === 'phi-3' ? '-3' : '0', String(CLASSES), String(o.lr), o.kind, String(c.steps), JSON.stringify(extras)];
   return { p: { c, dir, graph, w, names, x, labels }, args };
 }
 
@@ -86,11 +87,13 @@ async function compare(p: Prepared, nchwc?: boolean) {
 const ONE_STEP: Case[] = [
   { model: 'phi-3', optimizer: { kind: 'sgd', lr: 0.01 }, steps: 1 },
   { model: 'phi-3', optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 1e-3 }, steps: 2, clipGradNorm: 0.5 },
+  { model: 'efficientnet_b0', optimizer: { kind: 'sgd', lr: 0.01 }, steps: 1 },
   { model: 'tf_efficientnetv2_b0', optimizer: { kind: 'sgd', lr: 0.01 }, steps: 1 },
 ];
 const ADAM: Case[] = [
   { model: 'phi-3', optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.01 }, steps: 3 },
   { model: 'phi-3', optimizer: { kind: 'adam', lr: 1e-3, weightDecay: 1e-4 }, steps: 3 },
+  { model: 'efficientnet_b0', optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.01 }, steps: 3 },
   { model: 'tf_efficientnetv2_b0', optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.01 }, steps: 3 },
 ];
 

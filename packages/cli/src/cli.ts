@@ -3,6 +3,7 @@ import { closest, type Command, helpText, type Io, parseCommandArgs, UsageError 
 import { benchCommand } from './commands/bench.js';
 import { classifyCommand } from './commands/classify.js';
 import { cocoEvalCommand } from './commands/coco-eval.js';
+import { completionCommand } from './commands/completion.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { detectCommand } from './commands/detect.js';
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   benchCommand,
   cocoEvalCommand,
   demoCommand,
+  completionCommand(() => COMMANDS),
 ] as unknown as readonly Command[];
 
 export function usage(): string {

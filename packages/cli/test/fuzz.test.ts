@@ -68,10 +68,9 @@ const commandArgs = fc.constantFrom(...COMMANDS).chain((c) =>
 );
 
 describe('the CLI under generated hostile arguments', () => {
-  it('every command answers hostile flags, values and positionals with a clean error or a result, and writes nothing', async () => {
+  it('every command answers hostile flags, values and positionals with a one-line error or a result, and a failure writes nothing', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'keep.txt'), 'mine');
-    const before = snapshot(dir);
     const cwd = process.cwd();
     process.chdir(dir);
     try {
@@ -79,17 +78,26 @@ describe('the CLI under generated hostile arguments', () => {
         fc.asyncProperty(commandArgs, async (args) => {
           // Anything that could start real work is kept to paths that do not exist: no run may train or download.
           if (args[0] === 'demo' || args[0] === 'pull') args.push('--offline');
+          const before = snapshot(dir, { dirs: true });
           const o = await attempt(args);
           checkOutcome(o, args);
-          if (o.code === 2) expect(o.text).toMatch(/--|effnet|command/);
+          const where = `effnet ${args.map((a) => JSON.stringify(a)).join(' ')}`;
+          if (o.code === 2) expect(o.text, where).toMatch(/--|effnet|command/);
+          if (o.code !== 0) expect(o.text.trim(), where).not.toContain('\n');
+          const after = snapshot(dir, { dirs: true });
+          for (const [path, bytes] of before) expect(after.get(path), `${where}: ${path}`).toBe(bytes);
+          // New files: none after a failure; after a success only under a path the command was given.
+          for (const path of after.keys())
+            if (!before.has(path)) {
+              expect(o.code, `${where} failed but created ${path}`).toBe(0);
+              expect(args.some((a) => a.length > 0 && path.includes(a)), `${where} created ${path}, which it was not asked to write`).toBe(true);
+            }
         }),
         { numRuns: 150 },
       );
     } finally {
       process.chdir(cwd);
     }
-    const after = snapshot(dir);
-    for (const [path, bytes] of before) expect(after.get(path), path).toBe(bytes);
   });
 });
 

@@ -15,7 +15,7 @@ import { BadRequestError, CancelledError, MethodNotAllowedError, NotFoundError, 
 import { PROMETHEUS_CONTENT_TYPE, serverMetrics } from './metrics.js';
 import type { ServedModel } from './model.js';
 import { encodeInferResponse, HEADER_LENGTH, parseInferRequest } from './oip.js';
-import { isTask, taskHandler } from './tasks.js';
+import { isTask, taskExtensions, taskHandler } from './tasks.js';
 import { SERVE_DEFAULTS } from './defaults.js';
 
 export { SERVE_DEFAULTS };
@@ -211,7 +211,7 @@ export class InferenceServer {
     if (parts.length === 1)
       return withEndpoint('server_metadata', undefined, () => {
         only('GET');
-        return json(200, { name: 'effnet', version: this.options.version ?? '0.0.0', extensions: ['binary_tensor_data', 'effnet_classify'] });
+        return json(200, { name: 'effnet', version: this.options.version ?? '0.0.0', extensions: ['binary_tensor_data', ...taskExtensions()] });
       });
     if (parts[1] === 'health' && parts.length === 3 && (parts[2] === 'live' || parts[2] === 'ready'))
       return withEndpoint(`health_${parts[2]}`, undefined, () => {

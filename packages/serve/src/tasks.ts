@@ -8,6 +8,7 @@ import type { ModelWeights } from '@effnet/tasks';
 import { NotFoundError, NotImplementedError } from './errors.js';
 import type { ServedModel } from './model.js';
 import { classifyHandler } from './tasks/classify.js';
+import { detectHandler } from './tasks/detect.js';
 
 export const TASKS = ['classify', 'detect', 'segment'] as const;
 export type TaskName = (typeof TASKS)[number];
@@ -26,8 +27,8 @@ export interface TaskHandler {
   handle(r: TaskRequest): Promise<unknown>;
 }
 
-/** The handlers this server has. Detection and segmentation add theirs here. */
-const HANDLERS: Partial<Record<TaskName, TaskHandler>> = { classify: classifyHandler };
+/** The handlers this server has. Segmentation adds its own here. */
+const HANDLERS: Partial<Record<TaskName, TaskHandler>> = { classify: classifyHandler, detect: detectHandler };
 
 /** The task a loaded model serves: EfficientDets detect, a graph with one [N, classes] output classifies. */
 export function taskOf(m: ModelWeights): TaskName | undefined {
@@ -35,6 +36,11 @@ export function taskOf(m: ModelWeights): TaskName | undefined {
   const outputs = m.graph.outputs;
   if (outputs.length === 1 && inferShapes(m.graph).get(outputs[0]!)?.length === 2) return 'classify';
   return undefined;
+}
+
+/** The server metadata's extensions for the task endpoints it implements (effnet_classify, effnet_detect). */
+export function taskExtensions(): string[] {
+  return TASKS.filter((t) => HANDLERS[t]).map((t) => `effnet_${t}`);
 }
 
 export function isTask(s: string): s is TaskName {

@@ -4,6 +4,7 @@ export * from './images/preprocess.js';
 export * from './labels/label-sets.js';
 export * from './labels/topk.js';
 export * from './data/shapes.js';
+export * from './data/scenes.js';
 export * from './data/image-folder.js';
 export { augmentForTraining, DEFAULT_CROP_RATIO, DEFAULT_CROP_SCALE, flipHorizontal, randomResizedCropParams, resizedCrop } from './data/augment.js';
 export type { AugmentedImage, CropBox, RandomResizedCropOptions, TrainAugmentOptions } from './data/augment.js';

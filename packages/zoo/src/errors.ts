@@ -30,10 +30,11 @@ export class RegistryError extends EffnetError {
     readonly file: string,
     readonly problems: readonly RegistryProblem[],
   ) {
+    const shape = 'the file is {"entries": [...]}; the smallest entry is {"name", "arch", "family", "format", "url", "sha256"}';
     super(
-      `registry ${file} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ` +
-        problems.map((p) => `${p.where}: ${p.message}`).join('\n  ') +
-        `\nThe file is {"entries": [...]}; the smallest entry is {"name", "arch", "family", "format", "url", "sha256"}.`,
+      problems.length === 1
+        ? `registry ${file} is invalid: ${problems[0]!.where}: ${problems[0]!.message} (${shape})`
+        : `registry ${file} is invalid (${problems.length} problems):\n  ` + problems.map((p) => `${p.where}: ${p.message}`).join('\n  ') + `\n${shape[0]!.toUpperCase()}${shape.slice(1)}.`,
     );
   }
 }

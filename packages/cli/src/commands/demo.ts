@@ -5,10 +5,11 @@ import { formatTable } from '../table.js';
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'offline: the embedded effnet-shapes model classifies fresh synthetic images on ONNX Runtime and TensorFlow.js',
-  usage: 'effnet demo [--count 12] [--seed N] [--out effnet-demo]',
+  summary: 'offline: the embedded models classify fresh shape images and detect shapes in fresh scenes, on ONNX Runtime and TensorFlow.js',
+  usage: 'effnet demo [--count 12] [--scenes 6] [--seed N] [--out effnet-demo]',
   options: {
-    count: { type: 'number', integer: true, min: 1, max: 1000, default: 12, valueName: 'N', description: 'images to generate' },
+    count: { type: 'number', integer: true, min: 1, max: 1000, default: 12, valueName: 'N', description: 'images to classify' },
+    scenes: { type: 'number', integer: true, min: 0, max: 1000, default: 6, valueName: 'N', description: 'scenes to detect shapes in (0: no detection demo)' },
     seed: { type: 'number', integer: true, min: 0, max: 2 ** 32 - 1, valueName: 'N', description: 'seed for the images (default: from the clock)' },
     out: { type: 'string', default: 'effnet-demo', valueName: 'DIR', description: 'where images and pictures go (a directory the demo owns)' },
     force: { type: 'boolean', description: 'write into --out even if another command made it' },
@@ -21,7 +22,7 @@ export const demoCommand = defineCommand({
  * What `npm start` runs: generates labelled shape images, classifies them with the embedded model on both backends,
  * prints predictions and agreement, and writes the images and a contact sheet.
  */
-async function demo(values: { count: number; seed?: number; out: string; force: boolean }, io: Io): Promise<number> {
+async function demo(values: { count: number; scenes: number; seed?: number; out: string; force: boolean }, io: Io): Promise<number> {
   const [{ Classifier, contactSheetPng, generateShape, SHAPE_CLASSES }, { default: sharp }] = await Promise.all([import('@effnet/tasks'), import('sharp')]);
   const out = io.out;
   const count = values.count;
@@ -78,9 +79,83 @@ async function demo(values: { count: number; seed?: number; out: string; force: 
     await onnx.dispose();
     await tfjs.dispose();
   }
+  if (values.scenes > 0) await detectionDemo(dir, values.scenes, seed, io);
   out('');
   out('Real photos need an ImageNet model, which is downloaded once (network needed), then works offline:');
   out('  npx effnet pull efficientnet_b0.ra_in1k');
   out('  npx effnet classify photo.jpg --model efficientnet_b0.ra_in1k');
   return 0;
+}
+
+/** A detection counts as found when it has an object's class and IoU >= 0.5 with it (each object found once). */
+function matchObjects(objects: readonly { label: number; box: readonly number[] }[], found: readonly { classId: number; box: readonly number[] }[]): number {
+  const iou = (a: readonly number[], b: readonly number[]): number => {
+    const w = Math.max(0, Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!));
+    const h = Math.max(0, Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!));
+    const inter = w * h;
+    return inter / ((a[2]! - a[0]!) * (a[3]! - a[1]!) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - inter);
+  };
+  const used = new Set<number>();
+  let hits = 0;
+  for (const o of objects) {
+    const k = found.findIndex((d, i) => !used.has(i) && d.classId === o.label + 1 && iou(d.box, o.box) >= 0.5);
+    if (k >= 0) {
+      used.add(k);
+      hits++;
+    }
+  }
+  return hits;
+}
+
+/**
+ * The embedded detector on fresh scenes: boxes on both backends, how many of the true objects each found, and the
+ * scenes with their boxes drawn (one PNG each, and a contact sheet of them).
+ */
+async function detectionDemo(dir: string, count: number, seed: number, io: Io): Promise<void> {
+  const out = io.out;
+  const [{ Detector, detectionsPng, contactSheetPng, generateScene }, { default: sharp }] = await Promise.all([import('@effnet/tasks'), import('sharp')]);
+  const scenes = Array.from({ length: count }, (_, i) => generateScene(seed, i, { size: 128 }));
+  const onnx = await Detector.load('effnet-shapes-det', { backend: 'onnx', device: 'cpu' });
+  const tfjs = await Detector.load('effnet-shapes-det', { backend: 'tfjs', device: 'auto' });
+  try {
+    const images = scenes.map((s, i) => ({ data: s.data, width: s.width, height: s.height, name: `scene-${String(i).padStart(2, '0')}` }));
+    const t0 = performance.now();
+    const a = await onnx.detect(images, { score: 0.5 });
+    const t1 = performance.now();
+    const b = await tfjs.detect(images, { score: 0.5 });
+    const t2 = performance.now();
+    let objects = 0;
+    let foundOnnx = 0;
+    let foundTfjs = 0;
+    let agree = 0;
+    const drawn: { data: Uint8Array; width: number; height: number; caption: string; ok: boolean }[] = [];
+    const rows: string[][] = [];
+    for (const [i, r] of a.results.entries()) {
+      const scene = scenes[i]!;
+      const t = b.results[i]!;
+      const hitsA = matchObjects(scene.objects, r.detections);
+      const hitsB = matchObjects(scene.objects, t.detections);
+      objects += scene.objects.length;
+      foundOnnx += hitsA;
+      foundTfjs += hitsB;
+      const same = r.detections.length === t.detections.length && r.detections.every((d, k) => d.classId === t.detections[k]!.classId);
+      if (same) agree++;
+      const names = (ds: readonly { label: string; score: number }[]) => ds.map((d) => `${d.label} ${(100 * d.score).toFixed(0)}%`).join(', ') || '-';
+      rows.push([`${r.name}.png`, scene.objects.map((o) => o.className).join(', '), `${names(r.detections)} (${hitsA}/${scene.objects.length})`, `${hitsB}/${scene.objects.length}`, same ? 'yes' : 'NO']);
+      const file = join(dir, 'detections', `${r.name}.png`);
+      await detectionsPng(images[i]!, r.detections, file);
+      const raw = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      drawn.push({ data: new Uint8Array(raw.data), width: raw.info.width, height: raw.info.height, caption: `${hitsA}/${scene.objects.length} found`, ok: hitsA === scene.objects.length && r.detections.length === hitsA });
+    }
+    out('');
+    out(formatTable(['scene', 'true objects', `ONNX Runtime (${onnx.device}): detections, found`, `TensorFlow.js (${tfjs.device}): found`, 'agree'], rows));
+    out('');
+    out(`effnet-shapes-det found ${foundOnnx}/${objects} objects on ONNX Runtime in ${(t1 - t0).toFixed(0)} ms, ${foundTfjs}/${objects} on TensorFlow.js in ${(t2 - t1).toFixed(0)} ms (class right, IoU >= 0.5, score >= 0.5)`);
+    out(`the backends agree on ${agree}/${count} scenes`);
+    const sheet = await contactSheetPng(drawn, join(dir, 'detections.png'), { columns: Math.min(6, count), thumbSize: 128, title: `effnet-shapes-det on ONNX Runtime, seed ${seed}` });
+    out(`wrote ${sheet.file} and ${count} scene${count === 1 ? '' : 's'} with boxes in ${join(dir, 'detections')}`);
+  } finally {
+    await onnx.dispose();
+    await tfjs.dispose();
+  }
 }

@@ -21,14 +21,20 @@ function labelsOf(model: ServedModel, labelsOrIndices: (set: string, n: number) 
   return labels;
 }
 
+/** An image endpoint's body: an image content type (or none, or octet-stream) and some bytes. */
+export function checkImageBody(task: string, body: Uint8Array, contentType: string | undefined): void {
+  const type = contentType?.split(';')[0]!.trim().toLowerCase();
+  if (type && !IMAGE_TYPES.includes(type)) throw new UnsupportedMediaTypeError(`the ${task} endpoint reads an image body (${IMAGE_TYPES.join(', ')}), got Content-Type ${type}`);
+  if (body.length === 0) throw new BadRequestError(`the ${task} endpoint needs an image (JPEG, PNG or WebP) as the request body; the body is empty`);
+}
+
 export const classifyHandler: TaskHandler = {
   task: 'classify',
   async handle({ model, body, query, contentType, signal }) {
     // Imported here: importing @effnet/serve (for its defaults, by the CLI) stays light.
     const { ImageDecodeError, labelsOrIndices, preprocessBatch, softmax, topK } = await import('@effnet/tasks');
     const labels = labelsOf(model, labelsOrIndices);
-    const type = contentType?.split(';')[0]!.trim().toLowerCase();
-    if (type && !IMAGE_TYPES.includes(type)) throw new UnsupportedMediaTypeError(`the classify endpoint reads an image body (${IMAGE_TYPES.join(', ')}), got Content-Type ${type}`);
+    checkImageBody('classify', body, contentType);
     let k = 5;
     const topk = query.get('topk');
     try {
@@ -37,7 +43,6 @@ export const classifyHandler: TaskHandler = {
       if (e instanceof InvalidSpecError) throw new BadRequestError(`query parameter ${e.message}`);
       throw e;
     }
-    if (body.length === 0) throw new BadRequestError('the classify endpoint needs an image (JPEG, PNG or WebP) as the request body; the body is empty');
     let batch;
     try {
       batch = await preprocessBatch([{ source: body, name: 'the request body' }], model.weights.preprocessing);

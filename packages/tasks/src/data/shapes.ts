@@ -93,35 +93,32 @@ export function shapeLabel(index: number): number {
   return index % SHAPE_CLASSES.length;
 }
 
-/** Draws the parameters of image `index` of the stream `seed`. */
-export function shapeParams(seed: number, index: number, options: { size?: number } = {}): ShapeParams {
-  const size = options.size ?? DEFAULT_SIZE;
-  checkSize(size);
-  checkIndex(index);
-  const rand = seededRandom(deriveSeed(seed, index, 0));
+export type Background = Pick<ShapeParams, 'bg0' | 'bg1' | 'bgAngle' | 'bgNoise' | 'bgGrid'>;
+/** What `renderLayers` paints under the shapes: image side, background and per-pixel noise. */
+export type SceneBackground = Background & Pick<ShapeParams, 'size' | 'pixelNoise'>;
+
+/** A base colour, a second one near it (a gentle gradient), smooth noise on top. */
+/** @internal shared with the scene generator */
+export function drawBackground(rand: () => number): Background {
   const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
-  const rgb = (): Rgb => [Math.floor(rand() * 256), Math.floor(rand() * 256), Math.floor(rand() * 256)];
+  const bg0 = randomRgb(rand);
+  const bg1: Rgb = [clampByte(bg0[0] + uniform(-60, 60)), clampByte(bg0[1] + uniform(-60, 60)), clampByte(bg0[2] + uniform(-60, 60))];
+  return { bg0, bg1, bgAngle: uniform(0, 2 * Math.PI), bgNoise: uniform(8, 28), bgGrid: 3 + Math.floor(rand() * 4) };
+}
 
-  const label = shapeLabel(index);
-  const className = SHAPE_CLASSES[label]!;
+function randomRgb(rand: () => number): Rgb {
+  return [Math.floor(rand() * 256), Math.floor(rand() * 256), Math.floor(rand() * 256)];
+}
 
-  // Background: a base colour, a second one near it (a gentle gradient), smooth noise on top.
-  const bg0 = rgb();
-  const bg1: Rgb = [
-    clampByte(bg0[0] + uniform(-60, 60)),
-    clampByte(bg0[1] + uniform(-60, 60)),
-    clampByte(bg0[2] + uniform(-60, 60)),
-  ];
-  const bgAngle = uniform(0, 2 * Math.PI);
-  const bgNoise = uniform(8, 28);
-  const bgGrid = 3 + Math.floor(rand() * 4);
-  const bgMean: Rgb = [(bg0[0] + bg1[0]) / 2, (bg0[1] + bg1[1]) / 2, (bg0[2] + bg1[2]) / 2];
-
-  // Shape colour: the first of a few random draws far enough from the background, else the farthest one.
-  let color = rgb();
+/** A fill colour that contrasts with the background's mean, and its darker or lighter second texture colour. */
+/** @internal shared with the scene generator */
+export function drawColors(rand: () => number, bg: Background): { color: Rgb; color2: Rgb } {
+  const bgMean: Rgb = [(bg.bg0[0] + bg.bg1[0]) / 2, (bg.bg0[1] + bg.bg1[1]) / 2, (bg.bg0[2] + bg.bg1[2]) / 2];
+  // The first of a few random draws far enough from the background, else the farthest one.
+  let color = randomRgb(rand);
   let best = distance(color, bgMean);
   for (let attempt = 1; attempt < 32 && best < MIN_CONTRAST; attempt++) {
-    const c = rgb();
+    const c = randomRgb(rand);
     const d = distance(c, bgMean);
     if (d > best) {
       color = c;
@@ -131,7 +128,32 @@ export function shapeParams(seed: number, index: number, options: { size?: numbe
   // The second texture colour: the shape colour darkened or lightened, whichever stays farther from the background.
   const darker: Rgb = [color[0] * 0.5, color[1] * 0.5, color[2] * 0.5].map(Math.round) as unknown as Rgb;
   const lighter: Rgb = color.map((c) => Math.round(c + (255 - c) * 0.5)) as unknown as Rgb;
-  const color2 = distance(darker, bgMean) >= distance(lighter, bgMean) ? darker : lighter;
+  return { color, color2: distance(darker, bgMean) >= distance(lighter, bgMean) ? darker : lighter };
+}
+
+/** Class-specific proportion and the fill texture. */
+/** @internal shared with the scene generator */
+export function drawLook(rand: () => number, className: ShapeClass, size: number): Pick<ShapeParams, 'detail' | 'fill' | 'period' | 'stripeAngle'> {
+  const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
+  const detail =
+    className === 'ring' ? uniform(0.45, 0.65) : className === 'star' ? uniform(0.38, 0.48) : className === 'cross' ? uniform(0.2, 0.3) : 0;
+  const fill = SHAPE_FILLS[Math.floor(rand() * SHAPE_FILLS.length)]!;
+  const period = Math.max(3, uniform(0.06, 0.14) * size);
+  return { detail, fill, period, stripeAngle: uniform(0, Math.PI) };
+}
+
+/** Draws the parameters of image `index` of the stream `seed`. */
+export function shapeParams(seed: number, index: number, options: { size?: number } = {}): ShapeParams {
+  const size = options.size ?? DEFAULT_SIZE;
+  checkSize(size);
+  checkIndex(index);
+  const rand = seededRandom(deriveSeed(seed, index, 0));
+  const uniform = (lo: number, hi: number): number => lo + (hi - lo) * rand();
+
+  const label = shapeLabel(index);
+  const className = SHAPE_CLASSES[label]!;
+  const background = drawBackground(rand);
+  const { color, color2 } = drawColors(rand, background);
 
   // Geometry: extent (circumscribed diameter) 30-80% of the image, fully inside it.
   const extent = uniform(0.3, 0.8) * size;
@@ -139,13 +161,9 @@ export function shapeParams(seed: number, index: number, options: { size?: numbe
   const cx = uniform(radius, size - radius);
   const cy = uniform(radius, size - radius);
   const rotation = uniform(0, 2 * Math.PI);
-  const detail =
-    className === 'ring' ? uniform(0.45, 0.65) : className === 'star' ? uniform(0.38, 0.48) : className === 'cross' ? uniform(0.2, 0.3) : 0;
-
-  const fill = SHAPE_FILLS[Math.floor(rand() * SHAPE_FILLS.length)]!;
-  const period = Math.max(3, uniform(0.06, 0.14) * size);
-  const stripeAngle = uniform(0, Math.PI);
+  const { detail, fill, period, stripeAngle } = drawLook(rand, className, size);
   const pixelNoise = uniform(2, 9);
+  const { bg0, bg1, bgAngle, bgNoise, bgGrid } = background;
 
   return {
     size, label, className, cx, cy, radius, rotation, detail, fill, color, color2, period, stripeAngle,
@@ -204,30 +222,58 @@ function insideStar(u: number, v: number, inner: number): boolean {
 
 /** Renders a parameter record to RGB uint8 HWC. `noiseSeed` drives the per-pixel noise. */
 export function renderShape(p: ShapeParams, noiseSeed: number, options: { supersample?: number } = {}): Uint8Array {
-  const ss = options.supersample ?? 4;
+  return renderLayers(p, [p], noiseSeed, options.supersample ?? 4).data;
+}
+
+/** One shape's pixels as `renderLayers` found them: the tight box of its covered sub-samples, in pixels. */
+export interface LayerExtent {
+  /** `[x0, y0, x1, y1]`, x right and y down; empty (x1 < x0) when no sub-sample fell inside. */
+  box: [number, number, number, number];
+  /** Covered area in pixels (sub-samples / supersample^2). */
+  area: number;
+}
+
+export interface RenderedLayers {
+  data: Uint8Array;
+  /** Per pixel, 1 + the index of the topmost shape covering at least half of it, 0 for background. */
+  instances: Uint8Array;
+  extents: LayerExtent[];
+}
+
+/**
+ * Paints `shapes` in order (later ones on top) over the background of `bg`, antialiased by `ss`x`ss` supersampling.
+ * Background, fills and noise are those of `renderShape`, which is this with one shape.
+ */
+export function renderLayers(bg: SceneBackground, shapes: readonly ShapeParams[], noiseSeed: number, ss: number): RenderedLayers {
   if (!Number.isInteger(ss) || ss < 1 || ss > 16) {
     throw new InvalidSpecError('supersample', ss, 'an integer from 1 to 16 (samples per pixel along each axis)');
   }
-  const { size } = p;
+  if (shapes.length > 254) throw new InvalidSpecError('shapes', shapes.length, 'at most 254 shapes in one image');
+  const { size } = bg;
   const out = new Uint8Array(size * size * 3);
+  const instances = new Uint8Array(size * size);
+  const extents: LayerExtent[] = shapes.map(() => ({ box: [Infinity, Infinity, -Infinity, -Infinity], area: 0 }));
 
   // Smooth colour noise: a coarse grid of random offsets, bilinearly interpolated.
   const noiseRand = seededRandom(noiseSeed ^ 0x5f3759df);
-  const g = p.bgGrid;
+  const g = bg.bgGrid;
   const grid = new Float32Array((g + 1) * (g + 1) * 3);
-  for (let i = 0; i < grid.length; i++) grid[i] = (noiseRand() * 2 - 1) * p.bgNoise;
-  const gradX = Math.cos(p.bgAngle);
-  const gradY = Math.sin(p.bgAngle);
+  for (let i = 0; i < grid.length; i++) grid[i] = (noiseRand() * 2 - 1) * bg.bgNoise;
+  const gradX = Math.cos(bg.bgAngle);
+  const gradY = Math.sin(bg.bgAngle);
   const half = size / 2;
   const gradSpan = (Math.abs(gradX) + Math.abs(gradY)) * half;
 
-  const cos = Math.cos(p.rotation);
-  const sin = Math.sin(p.rotation);
-  const sCos = Math.cos(p.stripeAngle);
-  const sSin = Math.sin(p.stripeAngle);
-  const reach = p.radius + 1;
+  const frames = shapes.map((p) => ({
+    cos: Math.cos(p.rotation),
+    sin: Math.sin(p.rotation),
+    sCos: Math.cos(p.stripeAngle),
+    sSin: Math.sin(p.stripeAngle),
+    reach: p.radius + 1,
+  }));
   const normal = seededNormal(noiseSeed);
   const inv = 1 / (ss * ss);
+  const px = [0, 0, 0];
 
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
@@ -241,34 +287,43 @@ export function renderShape(p: ShapeParams, noiseSeed: number, options: { supers
       const y0 = Math.min(Math.floor(gy), g - 1);
       const fx = gx - x0;
       const fy = gy - y0;
-      const bg = [0, 0, 0];
       for (let c = 0; c < 3; c++) {
         const n00 = grid[(y0 * (g + 1) + x0) * 3 + c]!;
         const n01 = grid[(y0 * (g + 1) + x0 + 1) * 3 + c]!;
         const n10 = grid[((y0 + 1) * (g + 1) + x0) * 3 + c]!;
         const n11 = grid[((y0 + 1) * (g + 1) + x0 + 1) * 3 + c]!;
         const n = (n00 * (1 - fx) + n01 * fx) * (1 - fy) + (n10 * (1 - fx) + n11 * fx) * fy;
-        bg[c] = p.bg0[c]! * (1 - t) + p.bg1[c]! * t + n;
+        px[c] = bg.bg0[c]! * (1 - t) + bg.bg1[c]! * t + n;
       }
 
-      // Shape coverage and mean fill colour over the sub-samples (only near the shape).
-      let covered = 0;
-      let sr = 0;
-      let sg = 0;
-      let sb = 0;
-      if (Math.abs(xc - p.cx) <= reach && Math.abs(yc - p.cy) <= reach) {
+      // Each shape's coverage and mean fill colour over the sub-samples (only near the shape), composited in order.
+      for (let k = 0; k < shapes.length; k++) {
+        const p = shapes[k]!;
+        const f = frames[k]!;
+        if (Math.abs(xc - p.cx) > f.reach || Math.abs(yc - p.cy) > f.reach) continue;
+        const ext = extents[k]!;
+        let covered = 0;
+        let sr = 0;
+        let sg = 0;
+        let sb = 0;
         for (let j = 0; j < ss; j++) {
-          const dy = y + (j + 0.5) / ss - p.cy;
+          const sy = y + (j + 0.5) / ss;
+          const dy = sy - p.cy;
           for (let i = 0; i < ss; i++) {
-            const dx = x + (i + 0.5) / ss - p.cx;
+            const sx = x + (i + 0.5) / ss;
+            const dx = sx - p.cx;
             // Into the shape's frame: undo the rotation, scale the circumradius to 1.
-            const lu = dx * cos + dy * sin;
-            const lv = -dx * sin + dy * cos;
+            const lu = dx * f.cos + dy * f.sin;
+            const lv = -dx * f.sin + dy * f.cos;
             if (!insideShape(p.className, p.detail, lu / p.radius, lv / p.radius)) continue;
             covered++;
+            if (sx < ext.box[0]) ext.box[0] = sx;
+            if (sy < ext.box[1]) ext.box[1] = sy;
+            if (sx > ext.box[2]) ext.box[2] = sx;
+            if (sy > ext.box[3]) ext.box[3] = sy;
             let second = false;
             if (p.fill === 'stripes') {
-              const s = (dx * sCos + dy * sSin) / p.period;
+              const s = (dx * f.sCos + dy * f.sSin) / p.period;
               second = s - Math.floor(s) >= 0.5;
             } else if (p.fill === 'dots') {
               const du = lu / p.period - Math.round(lu / p.period);
@@ -281,15 +336,27 @@ export function renderShape(p: ShapeParams, noiseSeed: number, options: { supers
             sb += col[2];
           }
         }
+        if (covered === 0) continue;
+        const cov = covered * inv;
+        ext.area += cov;
+        px[0] = px[0]! * (1 - cov) + sr * inv;
+        px[1] = px[1]! * (1 - cov) + sg * inv;
+        px[2] = px[2]! * (1 - cov) + sb * inv;
+        if (cov >= 0.5) instances[y * size + x] = k + 1;
       }
-      const cov = covered * inv;
       const o = (y * size + x) * 3;
-      out[o] = clampByte(bg[0]! * (1 - cov) + sr * inv + normal() * p.pixelNoise);
-      out[o + 1] = clampByte(bg[1]! * (1 - cov) + sg * inv + normal() * p.pixelNoise);
-      out[o + 2] = clampByte(bg[2]! * (1 - cov) + sb * inv + normal() * p.pixelNoise);
+      out[o] = clampByte(px[0]! + normal() * bg.pixelNoise);
+      out[o + 1] = clampByte(px[1]! + normal() * bg.pixelNoise);
+      out[o + 2] = clampByte(px[2]! + normal() * bg.pixelNoise);
     }
   }
-  return out;
+  // Sub-sample centres sit half a step inside the covered area; widen each box to the sub-sample cells' edges.
+  const pad = 0.5 / ss;
+  for (const e of extents) {
+    if (e.area > 0) e.box = [e.box[0] - pad, e.box[1] - pad, e.box[2] + pad, e.box[3] + pad];
+    else e.box = [0, 0, -1, -1];
+  }
+  return { data: out, instances, extents };
 }
 
 /** Image `index` of the synthetic stream `seed`: RGB uint8 HWC, label = index mod the number of classes. */

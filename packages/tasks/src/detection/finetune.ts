@@ -28,7 +28,7 @@ import type { RgbImage } from '../images/decode.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
 import { defaultTrainingDevice, runTrainingLoop, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
-import { type AugmentLevel, checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
+import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { detectorAnchors } from './anchors.js';
 import { detectionTrainTransform, imageInfoFor, resizePad } from './augment-boxes.js';
 import type { CocoGroundTruth } from './coco-format.js';
@@ -67,15 +67,14 @@ export interface FineTuneDetectorResult {
   recipe: Recipe;
 }
 
-/** effdet's scale jitter for each augmentation level (effdet trains with (0.1, 2.0): 'strong'). */
-const SCALE_JITTER: Record<AugmentLevel, [number, number] | null> = { none: null, light: [0.75, 1.33], default: [0.5, 1.5], strong: [0.1, 2.0] };
-
 interface Start {
   config: EfficientDetConfig;
   preprocessing: Preprocessing;
   weights: TensorMap | null;
   /** The start's classes are the dataset's: keep its class net. */
   keepHead: boolean;
+  /** Only the backbone starts trained (--backbone): the BiFPN and heads are new. */
+  newHeads?: boolean;
   base: string;
   epoch: number;
   step: number;
@@ -119,7 +118,7 @@ async function startingPoint(o: FineTuneDetectorOptions, names: string[]): Promi
     case 'detector': {
       const base = { config: ref.config, preprocessing: defaultDetectorPreprocessing(ref.name), keepHead: false, epoch: 0, step: 0, history: [] };
       if (o.backbone === undefined) return { ...base, weights: null, base: 'random' };
-      return { ...base, weights: await backboneWeights(o.backbone, ref.config), base: `${ref.name} on ${o.backbone}` };
+      return { ...base, weights: await backboneWeights(o.backbone, ref.config), base: `${ref.name} on ${o.backbone}`, newHeads: true };
     }
     case 'variant':
       throw new TrainingError(`"${o.model}" is a classifier architecture; a detector starts from a detector (e.g. tf_efficientdet_d0, efficientdet_phi-3) or a detector checkpoint`);
@@ -237,9 +236,9 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Fine
   if (start.weights) for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith('class_net.predict.'))) weights.set(name, t);
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, cropPct: 1 };
   const stepsPerEpoch = Math.ceil(split.train.length / batchSize);
-  const recipe = resolveRecipe(o, { imageSize: size, trainImages: split.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: false });
+  const recipe = resolveRecipe(o, { imageSize: size, trainImages: split.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: false, task: 'detection', newHeads: start.newHeads });
   o.onRecipe?.(recipe);
-  const jitter = SCALE_JITTER[recipe.augment];
+  const jitter = recipe.scaleJitter;
   const backendName = o.backend ?? 'auto';
   const backend = await trainingBackend(backendName);
   const freeze = o.freeze ?? 'none';

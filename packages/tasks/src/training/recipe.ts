@@ -33,8 +33,19 @@ export interface RecipeOptions {
   flip?: boolean;
 }
 
+/** What a model learns; detection and segmentation augment by scale jitter rather than crops, without label smoothing. */
+export type RecipeTask = 'classification' | 'detection' | 'segmentation';
+
+/** Scale jitter (random rescale then crop/pad to the model size) per augmentation level, as effdet's training
+ * transform; effdet trains COCO with (0.1, 2.0), which is 'strong'. */
+export const SCALE_JITTERS: Record<AugmentLevel, [number, number] | null> = { none: null, light: [0.75, 1.33], default: [0.5, 1.5], strong: [0.1, 2.0] };
+
 /** What the recipe is trained on and from. */
 export interface RecipeContext {
+  /** Default classification. */
+  task?: RecipeTask;
+  /** Only part of the model starts trained (detection: a classifier's backbone under a new BiFPN and new heads). */
+  newHeads?: boolean;
   /** Input size in pixels. */
   imageSize: number;
   trainImages: number;
@@ -47,6 +58,7 @@ export interface RecipeContext {
 }
 
 export interface Recipe {
+  task: RecipeTask;
   optimizer: OptimizerName;
   lr: number;
   weightDecay: number;
@@ -57,6 +69,8 @@ export interface Recipe {
   labelSmoothing: number;
   augment: AugmentLevel;
   cropScale: [number, number];
+  /** Detection and segmentation: the scale jitter range (null: resize only). */
+  scaleJitter: [number, number] | null;
   flip: boolean;
   /** Why each default was chosen (fields the user set are not listed). */
   reasons: Record<string, string>;
@@ -85,7 +99,9 @@ export function checkRecipeOptions(o: RecipeOptions): void {
  * real datasets against a PyTorch fine-tune of the same model and data: README, "Fine-tuning defaults"):
  * - augmentation: ImageNet's RandomResizedCrop(0.08, 1) destroys the signal of small images and small datasets; it is
  *   'strong' only from scratch on many (>= 20k) images of >= 160 px; fine-tuning and small or small-image data get 'light';
- * - optimizer AdamW; lr 1e-2 for a linear probe, 1e-3 to fine-tune pretrained weights, 3e-3 from scratch;
+ * - optimizer AdamW; lr 1e-2 for a linear probe, 1e-3 to fine-tune pretrained weights, 3e-3 from scratch, 4e-3 for new
+ *   layers (a detector's BiFPN and heads) on a pretrained backbone;
+ * - detection and segmentation: scale jitter instead of crops (SCALE_JITTERS), no label smoothing;
  * - cosine schedule with a warmup of min(1 epoch, 5% of the steps);
  * - label smoothing 0.1, weight decay 0.05 (AdamW) or 1e-4 (Adam, SGD).
  */
@@ -97,26 +113,45 @@ export function resolveRecipe(o: RecipeOptions, ctx: RecipeContext): Recipe {
     reasons[field] = why;
     return value;
   };
+  const task = ctx.task ?? 'classification';
+  const dense = task !== 'classification';
   const smallImages = ctx.imageSize < 160;
   const smallData = ctx.trainImages < 20_000;
   const augment = pick(
     'augment',
     o.augment,
-    !ctx.pretrained && !smallImages && !smallData ? 'strong' : 'light',
-    ctx.pretrained ? 'fine-tuning pretrained weights: mild crops keep what the features already know' : smallImages || smallData ? `${smallImages ? `${ctx.imageSize} px images` : ''}${smallImages && smallData ? ', ' : ''}${smallData ? `${ctx.trainImages} training images` : ''}: strong crops would destroy the signal` : 'from scratch on a large dataset of large images: ImageNet-style crops',
+    !dense && !ctx.pretrained && !smallImages && !smallData ? 'strong' : 'light',
+    dense
+      ? `${task}: mild scale jitter (0.75-1.33) keeps objects at the sizes the anchors and data have; effdet's COCO recipe is --augment strong (0.1-2.0)`
+      : ctx.pretrained
+        ? 'fine-tuning pretrained weights: mild crops keep what the features already know'
+        : smallImages || smallData
+          ? `${smallImages ? `${ctx.imageSize} px images` : ''}${smallImages && smallData ? ', ' : ''}${smallData ? `${ctx.trainImages} training images` : ''}: strong crops would destroy the signal`
+          : 'from scratch on a large dataset of large images: ImageNet-style crops',
   );
   const cropScale = o.cropScale ?? CROP_SCALES[augment];
   const flip = pick('flip', o.flip, augment !== 'none', augment === 'none' ? 'augment none' : 'horizontal flips (--no-flip where left and right differ, e.g. digits or text)');
   const optimizer = pick('optimizer', o.optimizer, 'adamw' as OptimizerName, 'AdamW: robust across fine-tuning and from-scratch runs');
-  const lr = pick('lr', o.lr, ctx.frozenBackbone ? 1e-2 : ctx.pretrained ? 1e-3 : 3e-3, ctx.frozenBackbone ? 'a linear probe on frozen features' : ctx.pretrained ? 'fine-tuning pretrained weights' : 'training from scratch');
+  const [lrValue, lrWhy] = ctx.frozenBackbone
+    ? [1e-2, 'a linear probe on frozen features']
+    : ctx.newHeads
+      ? [4e-3, 'new layers on a pretrained backbone: they start from random weights (measured on generated scenes: README, "Detection training")']
+      : ctx.pretrained
+        ? [1e-3, `fine-tuning a pretrained ${dense ? task === 'detection' ? 'detector' : 'segmenter' : 'model'}`]
+        : [3e-3, 'training from scratch'];
+  const lr = pick('lr', o.lr, lrValue, lrWhy);
   const weightDecay = pick('weightDecay', o.weightDecay, optimizer === 'adamw' ? 0.05 : 1e-4, optimizer === 'adamw' ? 'decoupled decay (AdamW)' : 'L2 decay for Adam/SGD');
   const momentum = pick('momentum', o.momentum, optimizer === 'sgd' ? 0.9 : 0, optimizer === 'sgd' ? 'SGD with momentum 0.9' : 'not used by Adam');
   const schedule = pick('schedule', o.schedule, 'cosine' as ScheduleName, 'cosine decay to zero');
   const totalSteps = ctx.stepsPerEpoch * ctx.epochs;
   const warmupSteps =
     o.warmupEpochs !== undefined ? Math.round(o.warmupEpochs * ctx.stepsPerEpoch) : (reasons.warmup = 'min(1 epoch, 5% of the steps)', Math.min(ctx.stepsPerEpoch, Math.ceil(0.05 * totalSteps)));
-  const labelSmoothing = pick('labelSmoothing', o.labelSmoothing, 0.1, 'label smoothing 0.1');
-  return { optimizer, lr, weightDecay, momentum, nesterov: o.nesterov ?? momentum > 0, schedule, warmupSteps, labelSmoothing, augment, cropScale, flip, reasons };
+  if (dense && o.labelSmoothing !== undefined && o.labelSmoothing > 0)
+    throw new InvalidSpecError('labelSmoothing', o.labelSmoothing, `0 or nothing for ${task}: its loss has no label smoothing`);
+  const labelSmoothing = pick('labelSmoothing', o.labelSmoothing, dense ? 0 : 0.1, dense ? `${task} loss: no label smoothing` : 'label smoothing 0.1');
+  const scaleJitter = dense ? SCALE_JITTERS[augment] : null;
+  if (dense) delete reasons.labelSmoothing;
+  return { task, optimizer, lr, weightDecay, momentum, nesterov: o.nesterov ?? momentum > 0, schedule, warmupSteps, labelSmoothing, augment, cropScale, scaleJitter, flip, reasons };
 }
 
 /** The optimizer and schedule of a recipe, as core's TrainerOptions take them. */
@@ -136,6 +171,10 @@ export function trainerSettings(r: Recipe, totalSteps: number): { optimizer: Opt
 export function describeRecipe(r: Recipe): string {
   const opt = `${r.optimizer} lr ${r.lr} wd ${r.weightDecay}${r.optimizer === 'sgd' ? ` momentum ${r.momentum}${r.nesterov ? ' nesterov' : ''}` : ''}`;
   const sched = r.schedule === 'cosine' ? `cosine (warmup ${r.warmupSteps} steps)` : r.schedule === 'step' ? 'step (x0.1 every third)' : 'constant';
+  if (r.task !== 'classification') {
+    const jitter = r.scaleJitter ? `scale jitter ${r.scaleJitter[0]}-${r.scaleJitter[1]}` : 'resize only';
+    return `${opt}, ${sched}, ${r.augment} augmentation: ${jitter}${r.flip ? ' + flips' : ''}`;
+  }
   const aug = `${r.augment} augmentation: crops ${r.cropScale[0]}-${r.cropScale[1]}${r.flip ? ' + flips' : ''}`;
   return `${opt}, ${sched}, ${aug}, label smoothing ${r.labelSmoothing}`;
 }

@@ -45,6 +45,22 @@ describe('the recipe', () => {
     expect(resolveRecipe({}, ctx({ frozenBackbone: true })).lr).toBe(1e-2);
   });
 
+  it('describes detection by its scale jitter, without label smoothing, and starts new heads at a higher rate', () => {
+    const det = (o = {}, c: Partial<RecipeContext> = {}) => resolveRecipe(o, ctx({ task: 'detection', imageSize: 128, ...c }));
+    const r = det();
+    expect(r.scaleJitter).toEqual([0.75, 1.33]);
+    expect(r.labelSmoothing).toBe(0);
+    expect(r.reasons.labelSmoothing).toBeUndefined();
+    expect(describeRecipe(r)).toMatch(/scale jitter 0\.75-1\.33 \+ flips$/);
+    expect(describeRecipe(r)).not.toMatch(/crops|smoothing/);
+    expect(det({ augment: 'strong' }).scaleJitter).toEqual([0.1, 2]);
+    expect(det({ augment: 'none' }).scaleJitter).toBeNull();
+    expect(det({}, { newHeads: true }).lr).toBe(4e-3);
+    expect(det({}, { pretrained: true }).reasons.lr).toMatch(/detector/);
+    expect(() => det({ labelSmoothing: 0.1 })).toThrow(/no label smoothing/);
+    expect(resolveRecipe({}, ctx()).scaleJitter).toBeNull();
+  });
+
   it('turns into core trainer settings', () => {
     const r = resolveRecipe({ optimizer: 'sgd' }, ctx());
     expect(trainerSettings(r, 320)).toEqual({ optimizer: { kind: 'sgd', lr: 1e-3, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }, schedule: { kind: 'cosine', totalSteps: 320, warmupSteps: 16 } });

@@ -15,33 +15,63 @@ function packageRoot(): string {
   }
 }
 
-/** Models that ship inside the package, so that the demo and the tests run offline. Each one's model card (beside
- * its weights) is the single source of its architecture, classes and preprocessing; the checksum is pinned here. */
-export function embeddedEntries(): RegistryEntry[] {
-  const assets = join(packageRoot(), 'assets');
-  const cardFile = join(assets, 'effnet-shapes.json');
-  if (!existsSync(cardFile)) return [];
-  const card = JSON.parse(readFileSync(cardFile, 'utf8')) as { arch: string; classes: string[]; preprocessing: RegistryEntry['preprocessing']; weights: string };
-  return [
-    {
-      name: 'effnet-shapes',
-      arch: card.arch,
-      family: 'effnet',
-      format: 'safetensors',
-      naming: 'effnet',
-      url: join(assets, card.weights),
-      sha256: EFFNET_SHAPES_SHA256,
-      size: EFFNET_SHAPES_SIZE,
-      preprocessing: card.preprocessing,
-      labels: 'effnet-shapes',
-      numClasses: card.classes.length,
-      license: 'apache-2.0',
-      reference: 'trained in this repository with effnet train on generated shapes; recipe in README.md, model card assets/effnet-shapes.json',
-      notes: `embedded: ships with @effnet/zoo and needs no network. Classes: ${card.classes.join(', ')}.`,
-      origin: 'builtin',
-    },
-  ];
+/** One model that ships in assets/: its card (beside its weights) is the single source of its architecture, classes
+ * and preprocessing; the checksum and size are pinned here. */
+interface EmbeddedModel {
+  name: string;
+  task: 'classification' | 'detection';
+  sha256: string;
+  size: number;
+  /** Its label set (class names in class-index order; a detector's class id k is name k-1). */
+  labels: string;
+  reference: string;
 }
 
-const EFFNET_SHAPES_SHA256 = '38e59eed12b3ebc93cdb86c9a00c694ae62d73af8d1e0b10617ec753a576d712';
-const EFFNET_SHAPES_SIZE = 4842472;
+const EMBEDDED: readonly EmbeddedModel[] = [
+  {
+    name: 'effnet-shapes',
+    task: 'classification',
+    sha256: '38e59eed12b3ebc93cdb86c9a00c694ae62d73af8d1e0b10617ec753a576d712',
+    size: 4842472,
+    labels: 'effnet-shapes',
+    reference: 'trained in this repository with effnet train on generated shapes; recipe in README.md, model card assets/effnet-shapes.json',
+  },
+  {
+    name: 'effnet-shapes-det',
+    task: 'detection',
+    sha256: '6f6c1332b5aa9df5c591fb25c6412c3aefa4e83c187c03675a090ee8678ba379',
+    size: 4210396,
+    labels: 'effnet-shapes',
+    reference: 'trained in this repository with effnet train --task detection on generated scenes (backbone from effnet-shapes); recipe in README.md, model card assets/effnet-shapes-det.json',
+  },
+];
+
+/** Models that ship inside the package, so that the demo and the tests run offline (those whose card is present). */
+export function embeddedEntries(): RegistryEntry[] {
+  const assets = join(packageRoot(), 'assets');
+  const entries: RegistryEntry[] = [];
+  for (const m of EMBEDDED) {
+    const cardFile = join(assets, `${m.name}.json`);
+    if (!existsSync(cardFile)) continue;
+    const card = JSON.parse(readFileSync(cardFile, 'utf8')) as { arch: string; classes: string[]; preprocessing: RegistryEntry['preprocessing']; weights: string };
+    entries.push({
+      name: m.name,
+      arch: card.arch,
+      ...(m.task === 'detection' ? { task: 'detection' as const } : {}),
+      family: m.task === 'detection' ? 'effdet' : 'effnet',
+      format: 'safetensors',
+      naming: m.task === 'detection' ? 'effdet' : 'effnet',
+      url: join(assets, card.weights),
+      sha256: m.sha256,
+      size: m.size,
+      preprocessing: card.preprocessing,
+      labels: m.labels,
+      numClasses: card.classes.length,
+      license: 'apache-2.0',
+      reference: m.reference,
+      notes: `embedded: ships with @effnet/zoo and needs no network. Classes: ${card.classes.join(', ')}.`,
+      origin: 'builtin',
+    });
+  }
+  return entries;
+}
