@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compileToOnnx } from '@effnet/backend-onnx';
 import { buildEfficientNet, readSafetensors, specFor, toCanonicalNames } from '@effnet/core';
+import { latencyStats } from '@effnet/tasks/bench';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, variants: { type: 'string', default: 'efficientnet_b0,efficientnet_b3' } } });
@@ -25,11 +26,10 @@ function sh(cmd, args) {
   return r.stdout;
 }
 
+/** effnet bench's statistics (@effnet/tasks/bench), under the names this table has always used. */
 function stats(latencies, batch) {
-  const s = [...latencies].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  return { p50: q(0.5), p99: q(0.99), mean, imagesPerSecond: (1000 * batch) / q(0.5) };
+  const s = latencyStats(latencies, batch);
+  return { p50: s.medianMs, p90: s.p90Ms, mean: s.meanMs, imagesPerSecond: s.imagesPerSecond };
 }
 
 const rows = [];
@@ -78,8 +78,8 @@ for (const variant of new Set(rows.map((r) => r.variant)))
 
 const fmt = (x, d = 1) => x.toFixed(d);
 const table = [
-  ['variant', 'res', 'batch', 'runtime', 'images/s', 'p50 ms', 'p99 ms', 'peak RSS MB'],
-  ...rows.map((r) => [r.variant, r.resolution, r.batch, r.runtime, fmt(r.imagesPerSecond), fmt(r.p50), fmt(r.p99), fmt(r.peakRssMB, 0)]),
+  ['variant', 'res', 'batch', 'runtime', 'images/s', 'p50 ms', 'p90 ms', 'peak RSS MB'],
+  ...rows.map((r) => [r.variant, r.resolution, r.batch, r.runtime, fmt(r.imagesPerSecond), fmt(r.p50), fmt(r.p90), fmt(r.peakRssMB, 0)]),
 ].map((r) => r.map(String));
 const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
 const line = (r) => r.map((c, i) => c.padEnd(widths[i])).join('  ');

@@ -1,3 +1,4 @@
 import { packageConfig } from '../../tsup.shared';
 
-export default packageConfig(['src/index.ts']);
+// `@effnet/serve/defaults` is its own entry: the CLI declares `effnet serve`'s options without loading the server.
+export default packageConfig({ index: 'src/index.ts', defaults: 'src/defaults.ts' });

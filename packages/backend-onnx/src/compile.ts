@@ -13,6 +13,7 @@ import {
 } from '@effnet/core';
 import { DataType, encodeModel, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './onnx-proto.js';
 import { floatBytes, OnnxWriter } from './onnx-writer.js';
+import { calibrationTensors, insertQdq, type Int8Options } from './quantize.js';
 
 export const DEFAULT_OPSET = 17;
 /** The opsets we emit and onnxruntime-node 1.30 runs. */
@@ -35,6 +36,10 @@ export interface CompileOptions {
   externalDataLocation?: string;
   /** Extra metadata_props (e.g. preprocessing as JSON). */
   metadata?: Record<string, string>;
+  /** Static int8 quantization (QDQ) with calibrated activation ranges (see quantize.ts and calibrateInt8). */
+  int8?: Int8Options;
+  /** Also output every activation int8 quantization needs a range for (the calibration model). */
+  calibrationOutputs?: boolean;
   /** Model doc string. */
   docString?: string;
   /** Accept NaN and infinities in the weights (default false). */
@@ -309,9 +314,21 @@ export function compileToOnnx(graph: Graph, weights: TensorMap, options: Compile
     e.emit(node, node.inputs.map((i) => tensorName.get(i) ?? i), out);
   }
   if (fp16) for (const o of g.outputs) e.op('Cast', `${o}/to_fp32`, [tensorName.get(o)!], [o], { to: DataType.FLOAT });
+  if (fp16 && (options.int8 || options.calibrationOutputs)) throw new OnnxCompileError('int8 and fp16 exclude each other: int8 quantizes the float32 model');
 
   const inputs: OnnxValueInfo[] = [{ name: input.name, elemType: DataType.FLOAT, shape: dimsOf(shapes.get(input.name)!, 'batch'), docString: 'float32 NCHW image batch' }];
   let outputsInfo: OnnxValueInfo[] = g.outputs.map((o) => ({ name: o, elemType: DataType.FLOAT, shape: dimsOf(shapes.get(o)!, 'batch') }));
+  if (options.calibrationOutputs)
+    for (const t of calibrationTensors(e.nodes, g.outputs))
+      if (t !== input.name && !g.outputs.includes(t)) {
+        const shape = shapes.get(t);
+        outputsInfo.push({ name: t, elemType: DataType.FLOAT, ...(shape ? { shape: dimsOf(shape, 'batch') } : {}) });
+      }
+  if (options.int8) {
+    const q = insertQdq(e.nodes, e.initializers, input.name, g.outputs, options.int8);
+    e.nodes.splice(0, e.nodes.length, ...q.nodes);
+    e.initializers.splice(0, e.initializers.length, ...q.initializers);
+  }
   const extension = options.extend ? appendExtension(options.extend, e, inputs[0]!, outputsInfo, opset) : undefined;
   if (extension) outputsInfo = extension.keepGraphOutputs ? [...outputsInfo, ...extension.outputs] : extension.outputs;
 
@@ -341,6 +358,8 @@ export function compileToOnnx(graph: Graph, weights: TensorMap, options: Compile
     'effnet.graph_format': g.format,
     ...Object.fromEntries(Object.entries(g.metadata).map(([k, v]) => [`effnet.${k}`, String(v)])),
     'effnet.fp16': String(fp16),
+    ...(options.int8 ? { 'effnet.int8': `QDQ, ${options.int8.activations ?? 'uint8'} activations, int8 per-channel weights` } : {}),
+    ...(externalData ? { 'effnet.external_data': externalData.location } : {}),
     ...extension?.metadata,
     ...options.metadata,
   };

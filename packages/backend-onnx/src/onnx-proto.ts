@@ -1,7 +1,7 @@
 import { ProtoWriter } from './protobuf.js';
 
 /** ONNX TensorProto.DataType values we emit. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 export type OnnxDataType = (typeof DataType)[keyof typeof DataType];
 
 export type AttributeValue = number | string | number[] | { float: number } | { floats: number[] } | { ints: number[] };
@@ -30,8 +30,8 @@ export interface OnnxTensor {
 export interface OnnxValueInfo {
   name: string;
   elemType: OnnxDataType;
-  /** number = fixed size, string = a named dynamic axis. */
-  shape: (number | string)[];
+  /** number = fixed size, string = a named dynamic axis; absent: unknown (a float tensor of any shape). */
+  shape?: (number | string)[];
   docString?: string;
 }
 
@@ -100,9 +100,12 @@ function tensor(t: OnnxTensor): ProtoWriter {
 }
 
 function valueInfo(v: OnnxValueInfo): ProtoWriter {
-  const shape = new ProtoWriter();
-  for (const d of v.shape) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
-  const tensorType = new ProtoWriter().int(1, v.elemType).message(2, shape);
+  const tensorType = new ProtoWriter().int(1, v.elemType);
+  if (v.shape) {
+    const shape = new ProtoWriter();
+    for (const d of v.shape) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
+    tensorType.message(2, shape);
+  }
   const w = new ProtoWriter().string(1, v.name).message(2, new ProtoWriter().message(1, tensorType));
   if (v.docString) w.string(3, v.docString);
   return w;

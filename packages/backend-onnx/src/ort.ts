@@ -6,6 +6,11 @@ export type OnnxDevice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
 
 export interface OnnxLoadOptions extends LoadOptions, CompileOptions {
   device?: OnnxDevice;
+  /**
+   * Keep the compiled model and ONNX Runtime's optimized model on disk (model-cache.ts) and reuse them: true, a cache
+   * directory, or false. Default: the environment's EFFNET_COMPILE_CACHE=1 (the effnet command sets it), else false.
+   */
+  compiledCache?: boolean | string;
 }
 
 export class DeviceUnavailableError extends EffnetError {

@@ -1,6 +1,7 @@
-import { type Backend, checkGraphInput, type Graph, type Runner, type Tensor, type TensorMap, type TrainingBackend, registerBackend } from '@effnet/core';
+import { type Backend, EffnetError, checkGraphInput, type Graph, type LoadOptions, type OnnxModelBytes, type Runner, type Tensor, type TensorMap, type TrainingBackend, registerBackend } from '@effnet/core';
 import type * as Ort from 'onnxruntime-node';
 import { compileToOnnx } from './compile.js';
+import { type CompiledCacheEntry, CompiledModelCache, compiledCacheKey, onnxFileCacheKey, optimizedModelName } from './model-cache.js';
 import { type OnnxLoadOptions, openSession, ort } from './ort.js';
 import { OnnxTrainSession, type OnnxTrainerOptions } from './training/session.js';
 
@@ -43,15 +44,100 @@ export class OnnxBackend implements Backend, TrainingBackend {
   readonly name = 'onnx';
 
   async load(graph: Graph, weights: TensorMap, options: OnnxLoadOptions = {}): Promise<OnnxRunner> {
+    const cache = compiledCacheFor(options);
+    if (cache) return loadCached(cache, graph, weights, options);
     const compiled = compileToOnnx(graph, weights, options);
     const { session, device, notes } = await openSession(compiled.model, options, compiled.externalData);
     return new OnnxRunner(session, graph, device, notes, compiled.model, options.allowNonFinite);
+  }
+
+  /** An ONNX model compiled before (an exported .onnx file); `graph` is its network, for input checks and output names. */
+  async loadOnnx(model: OnnxModelBytes, graph: Graph, options: LoadOptions = {}): Promise<OnnxRunner> {
+    const o = options as OnnxLoadOptions;
+    const cache = model.externalData ? undefined : compiledCacheFor(o);
+    const { env } = await ort();
+    const { session, device, notes } = cache
+      ? await openOptimized(cache, cache.entry(onnxFileCacheKey(model.bytes, `onnxruntime ${env.versions?.common ?? 'unknown'}`)), model.bytes, o, [])
+      : await openSession(model.bytes, o, model.externalData);
+    const missing = graph.outputs.filter((o) => !session.outputNames.includes(o));
+    if (missing.length || session.inputNames[0] !== graph.inputs[0]!.name) {
+      await session.release();
+      throw new EffnetError(
+        `${model.path ?? 'the ONNX model'}: its input and outputs (${session.inputNames.join(', ')} -> ${session.outputNames.join(', ')}) are not those of the network its metadata describes (${graph.inputs[0]!.name} -> ${graph.outputs.join(', ')}); export it again with effnet export`,
+      );
+    }
+    return new OnnxRunner(session, graph, device, notes, model.bytes, options.allowNonFinite);
   }
 
   /** Trains on ONNX Runtime: the graph differentiated into one training graph per batch shape (see OnnxTrainSession). */
   async createTrainer(graph: Graph, weights: TensorMap, options: OnnxTrainerOptions): Promise<OnnxTrainSession> {
     return OnnxTrainSession.create(graph, weights, options);
   }
+}
+
+/** The compiled-model cache to use, if any: the option, else EFFNET_COMPILE_CACHE=1; never with an `extend` hook (a function). */
+function compiledCacheFor(o: OnnxLoadOptions): CompiledModelCache | undefined {
+  const want = o.compiledCache ?? process.env.EFFNET_COMPILE_CACHE === '1';
+  if (!want || o.extend) return undefined;
+  return CompiledModelCache.at(typeof want === 'string' ? want : undefined);
+}
+
+/** Runs a cache operation; a failure (a read-only or full disk) becomes a note, and the model loads anyway. */
+function cacheAttempt(cache: CompiledModelCache, notes: string[]) {
+  return async <T>(what: string, f: () => Promise<T>): Promise<T | undefined> =>
+    f().catch((e: Error) => {
+      notes.push(`could not ${what} in the compiled-model cache ${cache.root}: ${e.message}`);
+      return undefined;
+    });
+}
+
+/**
+ * Loads through the cache: the compiled model is read back (or compiled and stored), and on the CPU provider ONNX
+ * Runtime's optimized model too (or optimized once and stored), which then opens with graph optimizations off. A cache
+ * that cannot be written is noted and the model runs anyway.
+ */
+async function loadCached(cache: CompiledModelCache, graph: Graph, weights: TensorMap, options: OnnxLoadOptions): Promise<OnnxRunner> {
+  const { env } = await ort();
+  const { device: _d, threads: _t, compiledCache: _c, ...compileOptions } = options;
+  const entry = cache.entry(compiledCacheKey(graph, weights, compileOptions, `onnxruntime ${env.versions?.common ?? 'unknown'}`));
+  const notes: string[] = [];
+  const safely = cacheAttempt(cache, notes);
+  let model = await safely('read the compiled model', () => cache.read(entry, 'model.onnx'));
+  if (model) notes.push(`compiled model from the cache (${entry.dir})`);
+  else {
+    const compiled = compileToOnnx(graph, weights, options);
+    if (compiled.externalData) {
+      // Models over 2 GB keep their weights outside the protobuf: not cached.
+      const { session, device, notes: n } = await openSession(compiled.model, options, compiled.externalData);
+      return new OnnxRunner(session, graph, device, n, compiled.model, options.allowNonFinite);
+    }
+    model = compiled.model;
+    if (await safely('write the compiled model', () => cache.write(entry, 'model.onnx', compiled.model).then(() => true))) notes.push(`compiled and cached (${entry.dir})`);
+  }
+  const { session, device, notes: n } = await openOptimized(cache, entry, model, options, notes);
+  return new OnnxRunner(session, graph, device, n, model, options.allowNonFinite);
+}
+
+/**
+ * A session for a compiled model through the cache: on the CPU provider, ONNX Runtime's optimized model is read back
+ * and opened with graph optimizations off, or optimized once and stored; other providers optimize as usual.
+ */
+async function openOptimized(cache: CompiledModelCache, entry: CompiledCacheEntry, model: Uint8Array, options: OnnxLoadOptions, notes: string[]): ReturnType<typeof openSession> {
+  const safely = cacheAttempt(cache, notes);
+  if ((options.device ?? 'cpu') !== 'cpu') {
+    const s = await openSession(model, options);
+    return { ...s, notes: [...notes, ...s.notes] };
+  }
+  const optName = optimizedModelName('cpu');
+  const optimized = await safely('read the optimized model', () => cache.read(entry, optName));
+  if (optimized) {
+    const s = await openSession(optimized, options, undefined, { graphOptimizationLevel: 'disabled' });
+    return { ...s, notes: [...notes, 'ONNX Runtime optimized model from the cache', ...s.notes] };
+  }
+  const tmp = await safely('write the optimized model', () => cache.tempPath(entry, optName));
+  const s = await openSession(model, options, undefined, tmp ? { optimizedModelFilePath: tmp } : {});
+  if (tmp) await safely('write the optimized model', () => cache.adopt(entry, tmp, optName));
+  return { ...s, notes: [...notes, ...s.notes] };
 }
 
 registerBackend('onnx', async () => new OnnxBackend());

@@ -1,5 +1,6 @@
 import { EffnetError } from '@effnet/core';
 import { closest, type Command, helpText, type Io, parseCommandArgs, UsageError } from './args.js';
+import { benchCommand } from './commands/bench.js';
 import { classifyCommand } from './commands/classify.js';
 import { cocoEvalCommand } from './commands/coco-eval.js';
 import { completionCommand } from './commands/completion.js';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   detectCommand,
   trainCommand,
   evalCommand,
+  benchCommand,
   cocoEvalCommand,
   demoCommand,
   completionCommand(() => COMMANDS),
@@ -47,7 +49,8 @@ export function usage(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
     'Exit codes: 0 done, 1 an error (a message names the input at fault), 2 a usage mistake.',
-    'EFFNET_DEBUG=1 prints stack traces; EFFNET_CACHE, EFFNET_REGISTRY and EFFNET_OFFLINE configure the zoo.',
+    'EFFNET_DEBUG=1 prints stack traces; EFFNET_CACHE, EFFNET_REGISTRY and EFFNET_OFFLINE configure the zoo;',
+    'compiled models are cached under EFFNET_CACHE/compiled (EFFNET_COMPILE_CACHE=0: off).',
   ].join('\n');
 }
 
@@ -99,6 +102,9 @@ export function errorReport(err: unknown, env: NodeJS.ProcessEnv = process.env):
 
 /** Runs the command line, printing errors as one actionable line, and sets the exit code. */
 export async function runCli(argv = process.argv.slice(2)): Promise<void> {
+  // The command keeps compiled models on disk (under EFFNET_CACHE) so that the next run skips compilation; the
+  // libraries do so only when asked. EFFNET_COMPILE_CACHE=0 turns it off.
+  process.env.EFFNET_COMPILE_CACHE ??= '1';
   try {
     process.exitCode = await main(argv);
   } catch (err) {

@@ -26,6 +26,19 @@ export interface Runner {
 export interface Backend {
   readonly name: string;
   load(graph: Graph, weights: TensorMap, options?: LoadOptions): Promise<Runner>;
+  /**
+   * A model already compiled to ONNX (an exported .onnx file): `graph` is the network it was compiled from, which
+   * checks inputs and names the outputs. Only backends that run ONNX implement it.
+   */
+  loadOnnx?(model: OnnxModelBytes, graph: Graph, options?: LoadOptions): Promise<Runner>;
+}
+
+/** An ONNX model's bytes, and its external data file when its weights live outside it. */
+export interface OnnxModelBytes {
+  bytes: Uint8Array;
+  /** Where the model came from (named in errors). */
+  path?: string;
+  externalData?: { location: string; bytes: Uint8Array };
 }
 
 const registry = new Map<string, () => Promise<Backend>>();

@@ -4,7 +4,7 @@
  * outputs back per request.
  */
 import { basename, extname } from 'node:path';
-import { type Device, float32Tensor, getBackend, type Graph, inferShapes, InvalidSpecError, type Runner, type Tensor } from '@effnet/core';
+import { type Device, float32Tensor, type Graph, inferShapes, InvalidSpecError, type Runner, type Tensor } from '@effnet/core';
 import type { ModelWeights } from '@effnet/tasks';
 import { Batcher, type Clock } from './batcher.js';
 import type { TensorMetadata } from './oip.js';
@@ -153,10 +153,9 @@ export function splitRows(outputs: Record<string, Tensor>, counts: number[]): Re
 
 /** Resolves and loads one model (zoo entry, checkpoint or variant) on a backend, with its batcher. */
 export async function loadServedModel(spec: ModelSpec, o: LoadServedModelOptions): Promise<ServedModel> {
-  const { loadModelWeights } = await import('@effnet/tasks');
+  const { loadModelWeights, loadRunner } = await import('@effnet/tasks');
   const m = await loadModelWeights(spec.model);
   const backendName = o.backend ?? 'onnx';
-  const backend = await getBackend(backendName);
-  const runner = await backend.load(m.graph, m.weights, { device: o.device ?? (backendName === 'onnx' ? 'cpu' : 'auto'), threads: o.threads, allowNonFinite: o.allowNonFinite });
+  const runner = await loadRunner(m, { backend: backendName, device: o.device ?? (backendName === 'onnx' ? 'cpu' : 'auto'), threads: o.threads, allowNonFinite: o.allowNonFinite });
   return new ServedModel(spec.name, spec.model, m, runner, PLATFORMS[backendName] ?? backendName, o);
 }

@@ -16,16 +16,9 @@ import { PROMETHEUS_CONTENT_TYPE, serverMetrics } from './metrics.js';
 import type { ServedModel } from './model.js';
 import { encodeInferResponse, HEADER_LENGTH, parseInferRequest } from './oip.js';
 import { isTask, taskExtensions, taskHandler } from './tasks.js';
+import { SERVE_DEFAULTS } from './defaults.js';
 
-export const SERVE_DEFAULTS = {
-  host: '127.0.0.1',
-  port: 8080,
-  maxBatch: 16,
-  maxDelayMs: 5,
-  maxQueue: 256,
-  maxBodyMb: 64,
-  timeoutMs: 30_000,
-} as const;
+export { SERVE_DEFAULTS };
 
 /** One line of the request log. */
 export interface LogRecord {

@@ -1,21 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { basename, join, resolve as resolvePath } from 'node:path';
-import { writeFileAtomic } from '@effnet/core';
+import { basename, join } from 'node:path';
+import { resolveCacheDir, writeFileAtomic } from '@effnet/core';
 import type { RegistryEntry } from './registry/schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/**
- * Where pulled weights live: `cacheDir` if given, else EFFNET_CACHE, else $XDG_CACHE_HOME/effnet, else
- * ~/.cache/effnet.
- */
-export function resolveCacheDir(cacheDir?: string, env: Env = process.env): string {
-  if (cacheDir) return resolvePath(cacheDir);
-  if (env.EFFNET_CACHE) return resolvePath(env.EFFNET_CACHE);
-  if (env.XDG_CACHE_HOME) return resolvePath(env.XDG_CACHE_HOME, 'effnet');
-  return join(homedir(), '.cache', 'effnet');
-}
+/** Where pulled weights live: core's cache directory (`cacheDir`, EFFNET_CACHE, $XDG_CACHE_HOME/effnet, ~/.cache/effnet). */
+export { resolveCacheDir };
 
 /** The directory of one entry inside the cache: `<cache>/models/<name>/`. */
 export function entryDir(cacheDir: string, name: string): string {

@@ -32,11 +32,12 @@ export const classifyCommand = defineCommand({
   usage: 'effnet classify <image|dir...> --model M [options]',
   positionals: { name: '<image|dir...>', description: 'images, or directories searched recursively for them', min: 1 },
   options: {
-    model: { type: 'string', required: true, valueName: 'M', description: 'a zoo entry (pretrained) or a checkpoint' },
+    model: { type: 'string', required: true, valueName: 'M', description: 'a zoo entry (pretrained), a checkpoint or an exported .onnx file' },
     'weights-key': { type: 'string', valueName: 'KEY', description: "the entry of a checkpoint's .pth weights that holds them (default: found)" },
     ...BACKEND_OPTIONS,
     topk: { type: 'number', integer: true, min: 1, max: 1000, default: 5, valueName: 'K', description: 'labels per image' },
-    batch: { type: 'number', integer: true, min: 1, max: 4096, default: 16, valueName: 'N', description: 'images per run' },
+    batch: { type: 'number', integer: true, min: 1, max: 4096, default: 16, valueName: 'N', description: 'images per run (the next batch is decoded while one runs)' },
+    resize: { type: 'string', choices: ['fast', 'exact'], default: 'fast', valueName: 'MODE', description: "fast: decode and resize in libvips (default); exact: Pillow's resampling, torchvision's tensor bit for bit" },
     json: { type: 'boolean', description: 'JSON lines instead of a table' },
     'skip-errors': { type: 'boolean', description: 'exit 0 even when some images cannot be read (they are reported either way)' },
   },
@@ -48,7 +49,7 @@ export const classifyCommand = defineCommand({
     if (!files.length) throw new EffnetError(`no JPEG, PNG or WebP images in ${positionals.join(', ')}`);
     const classifier = await Classifier.load(v.model, { backend: v.backend as 'onnx' | 'tfjs', device: v.device as never, threads: v.threads, weightsKey: v['weights-key'] });
     try {
-      const { results, errors } = await classifier.classify(files, { topK: v.topk, skipErrors: true, batchSize: v.batch });
+      const { results, errors } = await classifier.classify(files, { topK: v.topk, skipErrors: true, batchSize: v.batch, resize: v.resize as 'fast' | 'exact' });
       if (v.json) {
         for (const r of results) io.out(JSON.stringify({ image: r.name, top: r.top.map((t) => ({ label: t.label, index: t.index, prob: t.prob })) }));
         for (const e of errors) io.out(JSON.stringify({ image: e.name, error: e.error.message }));

@@ -19,4 +19,4 @@ export const FORCE_OPTION = {
   force: { type: 'boolean', description: 'replace outputs that already exist (refused by default)' },
 } as const satisfies Record<string, OptionSpec>;
 
-export const MODEL_HELP = 'A model is a checkpoint path, a variant (architecture; random weights unless --weights) or a zoo entry (pretrained).';
+export const MODEL_HELP = 'A model is a checkpoint path, an .onnx file written by effnet export, a variant (architecture; random weights unless --weights) or a zoo entry (pretrained).';

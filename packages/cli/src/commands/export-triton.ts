@@ -1,13 +1,6 @@
 /** `effnet export <model> --triton DIR`: the model as a Triton Inference Server model repository. */
-import { basename } from 'node:path';
 import { EffnetError } from '@effnet/core';
-import type { ModelWeights } from '@effnet/tasks';
 import { type Io, UsageError } from '../args.js';
-
-/** What an exported ONNX file records about where it came from. */
-export function onnxMetadata(m: ModelWeights): Record<string, string> {
-  return { 'effnet.weights': m.random ? 'random initialisation' : basename(m.weightsFile ?? m.ref.name), 'effnet.model': m.ref.name, 'effnet.source': m.ref.kind };
-}
 
 interface ExportValues {
   weights?: string;
@@ -22,7 +15,7 @@ interface ExportValues {
 }
 
 export async function exportTriton(model: string, dir: string, v: ExportValues, io: Io): Promise<number> {
-  const [{ labelsOrIndices, loadModelWeights }, { compileToOnnx }, { graphMetadata, parseModelSpec, taskOf, TRITON_MODEL_FILE, writeTritonRepository }] = await Promise.all([
+  const [{ labelsOrIndices, loadModelWeights, onnxExportMetadata }, { compileToOnnx }, { graphMetadata, parseModelSpec, taskOf, TRITON_MODEL_FILE, writeTritonRepository }] = await Promise.all([
     import('@effnet/tasks'),
     import('@effnet/backend-onnx'),
     import('@effnet/serve'),
@@ -34,7 +27,8 @@ export async function exportTriton(model: string, dir: string, v: ExportValues, 
     throw e instanceof EffnetError ? new UsageError(e.message) : e;
   }
   const m = await loadModelWeights(spec.model, { weights: v.weights, weightsFormat: v['weights-format'], weightsKey: v['weights-key'], inputResolution: v.dynamic ? null : v.resolution });
-  const compiled = compileToOnnx(m.graph, m.weights, { opset: v.opset, fp16: v.fp16, foldBatchNorm: !v['no-fold'], externalDataLocation: `${TRITON_MODEL_FILE}.data`, metadata: onnxMetadata(m) });
+  if (m.onnx) throw new UsageError(`effnet export: "${spec.model}" is already an ONNX file; export the checkpoint or zoo entry it came from`);
+  const compiled = compileToOnnx(m.graph, m.weights, { opset: v.opset, fp16: v.fp16, foldBatchNorm: !v['no-fold'], externalDataLocation: `${TRITON_MODEL_FILE}.data`, metadata: onnxExportMetadata(m, { file: TRITON_MODEL_FILE, precision: v.fp16 ? 'fp16' : 'fp32' }) });
   const classes = taskOf(m) === 'classify' ? graphMetadata(m.graph).outputs[0]!.shape[1] : undefined;
   const labels = classes === undefined ? undefined : m.classes?.length === classes ? m.classes : labelsOrIndices(m.labels ?? '', classes);
   const files = await writeTritonRepository(dir, { name: spec.name, graph: m.graph, onnx: compiled, labels, force: v.force });

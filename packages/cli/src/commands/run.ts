@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { checkOutputFile, claimOutputDir, getBackend, InvalidSpecError, type LoadOptions, readNpy, writeNpy } from '@effnet/core';
+import { checkOutputFile, claimOutputDir, InvalidSpecError, type LoadOptions, readNpy, writeNpy } from '@effnet/core';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTIONS, FORCE_OPTION, MODEL_HELP, MODEL_OPTIONS } from './common.js';
 
@@ -8,7 +8,7 @@ export const runCommand = defineCommand({
   summary: "a model's raw outputs for an NCHW batch in an .npy file",
   usage: 'effnet run --model M --input x.npy --output y.npy [options]',
   options: {
-    model: { type: 'string', required: true, valueName: 'M', description: 'checkpoint, variant or zoo entry' },
+    model: { type: 'string', required: true, valueName: 'M', description: 'checkpoint, exported .onnx file, variant or zoo entry' },
     ...MODEL_OPTIONS,
     input: { type: 'string', required: true, valueName: 'FILE', description: 'an [N, 3, H, W] batch (.npy; any float or integer dtype)' },
     output: { type: 'string', required: true, valueName: 'PATH', description: 'the .npy to write, or a directory for a model with several outputs' },
@@ -18,7 +18,7 @@ export const runCommand = defineCommand({
   notes: [MODEL_HELP],
   examples: ['effnet run --model efficientnet_b0.ra_in1k --input x.npy --output logits.npy', 'effnet run --model efficientnet_b0 --weights tv.safetensors --weights-format torchvision --input x.npy --output y.npy'],
   async run({ values: v }, io) {
-    const { loadModelWeights } = await import('@effnet/tasks');
+    const { loadModelWeights, loadRunner } = await import('@effnet/tasks');
     const x = await readNpy(v.input);
     if (x.shape.length !== 4) throw new InvalidSpecError('--input', v.input, `an NCHW batch [N, 3, H, W]; this file has shape [${x.shape.join(', ')}]`);
     const [, , h, w] = x.shape as [number, number, number, number];
@@ -28,9 +28,8 @@ export const runCommand = defineCommand({
       throw new InvalidSpecError('--output', v.output, `a directory: ${m.graph.name} has ${m.graph.outputs.length} outputs (${m.graph.outputs.join(', ')}), written as <dir>/<output>.npy`);
     if (several) await claimOutputDir(v.output, { owner: 'effnet run', force: v.force, flag: '--output' });
     else await checkOutputFile(v.output, { force: v.force, flag: '--output' });
-    const backend = await getBackend(v.backend);
     const options: LoadOptions = { device: (v.device ?? (v.backend === 'onnx' ? 'cpu' : 'auto')) as LoadOptions['device'], threads: v.threads, allowNonFinite: v['allow-nan'] };
-    const runner = await backend.load(m.graph, m.weights, options);
+    const runner = await loadRunner(m, { ...options, backend: v.backend });
     try {
       const outputs = await runner.run(x);
       const where = `on ${v.backend} (${runner.device}${runner.notes.length ? `; ${runner.notes.join('; ')}` : ''})`;

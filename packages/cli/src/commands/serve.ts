@@ -1,5 +1,5 @@
 import { EffnetError } from '@effnet/core';
-import { SERVE_DEFAULTS as D } from '@effnet/serve';
+import { SERVE_DEFAULTS as D } from '@effnet/serve/defaults';
 import { defineCommand, UsageError } from '../args.js';
 import { BACKEND_OPTIONS } from './common.js';
 

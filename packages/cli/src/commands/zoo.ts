@@ -1,4 +1,7 @@
-import { listCached, pull, type PullProgress, Registry, removeCached, resolveCacheDir, verifyCache } from '@effnet/zoo';
+import type { PullProgress } from '@effnet/zoo';
+
+/** The zoo, loaded when a zoo command runs (not for effnet --help). */
+const zoo = () => import('@effnet/zoo');
 import { defineCommand, type OptionSpec } from '../args.js';
 import { bar, duration, type ProgressSink, redraw } from '../progress.js';
 import { formatTable } from '../table.js';
@@ -67,6 +70,7 @@ export function progressReporter(sink: ProgressSink, now: () => number = Date.no
 
 /** `effnet zoo list`: rows of name, arch, family, top-1, size, cached. */
 export async function zooList(o: { json: boolean; registry?: string[]; cacheDir?: string }): Promise<string> {
+  const { listCached, Registry, resolveCacheDir } = await zoo();
   const registry = await Registry.load({ registry: o.registry });
   const cached = new Map((await listCached({ cacheDir: o.cacheDir })).map((c) => [c.name, c.meta]));
   const rows = registry.entries().map((e) => {
@@ -108,6 +112,7 @@ export async function zooList(o: { json: boolean; registry?: string[]; cacheDir?
 
 /** `effnet pull <name>`: returns the lines for stdout; progress goes to `progress`. */
 export async function pullCommand(o: { name: string; registry?: string[]; cacheDir?: string; offline?: boolean; idleTimeoutMs?: number; progress: ProgressSink; signal?: AbortSignal }): Promise<string[]> {
+  const { pull, Registry } = await zoo();
   const registry = await Registry.load({ registry: o.registry });
   const reporter = progressReporter(o.progress);
   try {
@@ -128,6 +133,7 @@ export async function pullCommand(o: { name: string; registry?: string[]; cacheD
 
 /** `effnet zoo rm <name>`. */
 export async function zooRm(o: { name: string; registry?: string[]; cacheDir?: string }): Promise<string[]> {
+  const { Registry, removeCached, resolveCacheDir } = await zoo();
   const registry = await Registry.load({ registry: o.registry });
   const r = await removeCached(o.name, { cacheDir: o.cacheDir, registry });
   return [r.removed ? `removed ${r.dir}` : `${o.name} is not in the cache (${resolveCacheDir(o.cacheDir)})`];
@@ -135,6 +141,7 @@ export async function zooRm(o: { name: string; registry?: string[]; cacheDir?: s
 
 /** `effnet zoo verify [names]`: lines and whether everything checked out. */
 export async function zooVerify(o: { names?: string[]; registry?: string[]; cacheDir?: string }): Promise<{ lines: string[]; ok: boolean }> {
+  const { Registry, resolveCacheDir, verifyCache } = await zoo();
   const registry = await Registry.load({ registry: o.registry });
   const reports = await verifyCache({ cacheDir: o.cacheDir, registry, names: o.names?.length ? o.names : undefined });
   if (!reports.length) return { lines: [`the cache (${resolveCacheDir(o.cacheDir)}) is empty`], ok: true };

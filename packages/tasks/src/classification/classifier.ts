@@ -1,10 +1,11 @@
 import { type Device, getBackend, InvalidSpecError, type Runner, type Tensor } from '@effnet/core';
 import { loadPretrained, type Preprocessing, Registry } from '@effnet/zoo';
 import type { ImageSource } from '../images/decode.js';
-import { type BatchError, preprocessBatch } from '../images/preprocess.js';
+import { type BatchError, preprocessBatch, type ResizeMode } from '../images/preprocess.js';
 import { labelsFor } from '../labels/label-sets.js';
 import { softmax, type TopKEntry, topK } from '../labels/topk.js';
-import { resolveModel } from '../models/resolve.js';
+import { loadModelWeights, resolveModel } from '../models/resolve.js';
+import { loadRunner } from '../models/runner.js';
 import { loadCheckpoint } from './model-card.js';
 
 export interface ClassifierOptions {
@@ -40,10 +41,17 @@ export class Classifier {
     private readonly release: () => Promise<void> | void = () => runner.dispose(),
   ) {}
 
-  /** A zoo name (pretrained, e.g. efficientnet_b0.ra_in1k or effnet-shapes) or a checkpoint (directory, .json or .safetensors). */
+  /** A zoo name (pretrained, e.g. efficientnet_b0.ra_in1k or effnet-shapes), a checkpoint (directory, .json or .safetensors) or an exported .onnx file. */
   static async load(model: string, o: ClassifierOptions = {}): Promise<Classifier> {
     const ref = await resolveModel(model);
     if (ref.kind === 'checkpoint') return Classifier.fromCheckpoint(model, o);
+    if (ref.kind === 'onnx') {
+      const m = await loadModelWeights(model, { weightsKey: o.weightsKey });
+      if ((m.card!.task ?? 'classification') !== 'classification')
+        throw new InvalidSpecError('model', model, `a classifier: this ONNX file is a ${m.card!.task} model (use effnet ${m.card!.task === 'detection' ? 'detect' : 'segment'})`);
+      const runner = await loadRunner(m, { backend: o.backend, device: o.device ?? 'cpu', threads: o.threads });
+      return new Classifier(runner, m.preprocessing, m.classes!, model);
+    }
     if (ref.kind === 'variant') {
       const tag = (await Registry.load()).find(ref.row.name)?.name;
       throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use ${tag ? `a zoo entry such as ${tag}` : 'a zoo entry'} (effnet zoo list) or a checkpoint`);
@@ -73,15 +81,25 @@ export class Classifier {
     return Object.values(out)[0]!;
   }
 
-  /** Top-k labels with softmax probabilities for each image. With skipErrors, unreadable images are reported and the rest classified. */
-  async classify(images: readonly ImageSource[], o: { topK?: number; skipErrors?: boolean; batchSize?: number } = {}): Promise<ClassifyResult> {
+  /**
+   * Top-k labels with softmax probabilities for each image. With skipErrors, unreadable images are reported and the
+   * rest classified. Images go through in batches of `batchSize`; the next batch is decoded and resized while the
+   * runtime runs the current one. `resize: 'fast'` resizes in libvips (see ResizeMode; default 'exact').
+   */
+  async classify(images: readonly ImageSource[], o: { topK?: number; skipErrors?: boolean; batchSize?: number; resize?: ResizeMode } = {}): Promise<ClassifyResult> {
     const k = o.topK ?? 5;
     const batchSize = o.batchSize ?? 16;
     const results: Classification[] = [];
     const errors: BatchError[] = [];
+    const prepare = (start: number) => {
+      const p = preprocessBatch(images.slice(start, start + batchSize), this.preprocessing, { skipErrors: o.skipErrors, resize: o.resize });
+      p.catch(() => undefined); // awaited below, in order; this only keeps a prefetched failure from counting as unhandled
+      return p;
+    };
+    let next = images.length ? prepare(0) : undefined;
     for (let start = 0; start < images.length; start += batchSize) {
-      const chunk = images.slice(start, start + batchSize);
-      const batch = await preprocessBatch(chunk, this.preprocessing, { skipErrors: o.skipErrors });
+      const batch = await next!;
+      next = start + batchSize < images.length ? prepare(start + batchSize) : undefined;
       for (const e of batch.errors) errors.push({ ...e, index: e.index + start });
       if (batch.names.length === 0) continue;
       const logits = await this.logits(batch.tensor);

@@ -87,6 +87,8 @@ async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Sta
   }
   const ref = await resolveModel(o.model);
   switch (ref.kind) {
+    case 'onnx':
+      throw new TrainingError(`"${o.model}" is an exported ONNX file, which holds inference weights only (BatchNorm folded); train from the checkpoint or zoo entry it was exported from`);
     case 'checkpoint': {
       const ck = await loadCheckpoint(ref.path);
       const same = ck.card.classes.join('\n') === classes.join('\n');

@@ -61,7 +61,7 @@ export async function saveCheckpoint(dir: string, stem: string, weights: TensorM
 }
 
 /** Checks a parsed card's format and required fields; `file` names it in errors. */
-function checkCard(raw: unknown, file: string): ModelCard {
+export function checkCard(raw: unknown, file: string): ModelCard {
   const card = raw as ModelCard;
   if (card?.format !== MODEL_CARD_FORMAT) throw new CheckpointError(`${file} is not an effnet model card (format "${(raw as { format?: string })?.format}", expected "${MODEL_CARD_FORMAT}")`);
   for (const f of ['spec', 'classes', 'preprocessing', 'weights'] as const)

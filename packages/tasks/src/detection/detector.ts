@@ -5,13 +5,14 @@
  * batch runs on the backend, and effdet's post-processing (postprocess.ts: top-5000, decoding, class-aware NMS or
  * soft-NMS, at most 100) gives boxes in original-image pixels.
  */
-import { boxOutputName, classOutputName, type Device, getBackend, type Graph, InvalidSpecError, readDetectionMetadata, type Runner, type Tensor } from '@effnet/core';
+import { boxOutputName, classOutputName, type Device, type Graph, InvalidSpecError, readDetectionMetadata, type Runner, type Tensor } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
 import { decodeImage, type ImageSource, type RgbImage, sourceName } from '../images/decode.js';
 import { ImageDecodeError } from '../images/errors.js';
 import type { BatchError } from '../images/preprocess.js';
 import { labelsFor } from '../labels/label-sets.js';
 import { loadModelWeights, type ModelWeights, type ResolveOptions, resolveModel } from '../models/resolve.js';
+import { loadRunner } from '../models/runner.js';
 import { type Anchors, detectorAnchors } from './anchors.js';
 import { imageInfoFor } from './augment-boxes.js';
 import { letterbox } from './letterbox.js';
@@ -123,10 +124,9 @@ export class Detector {
     const m = await loadModelWeights(name, { ...o, inputResolution: o.inputSize });
     if (!m.detector) throw notDetector();
     if (m.graph.inputs[0]!.height === null) throw new InvalidSpecError('inputSize', o.inputSize, 'a fixed size: the letterbox needs one');
-    const backend = await getBackend(o.backend ?? 'onnx');
-    const runner = await backend.load(m.graph, m.weights, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
+    const runner = await loadRunner(m, { backend: o.backend, device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
     const labels = detectorLabels(m, o.labels);
-    if (o.labels === undefined && m.labels === undefined && labels.length) m.notes.push("class names: COCO's 90 category ids (a 90-class effdet weight file)");
+    if (o.labels === undefined && m.labels === undefined && !m.classes && labels.length) m.notes.push("class names: COCO's 90 category ids (a 90-class effdet weight file)");
     return new Detector(runner, m, labels);
   }
 

@@ -106,6 +106,8 @@ async function startingPoint(o: FineTuneDetectorOptions, names: string[]): Promi
     });
   const ref = await resolveModel(o.model);
   switch (ref.kind) {
+    case 'onnx':
+      throw new TrainingError(`"${o.model}" is an exported ONNX file, which holds inference weights only (BatchNorm folded); train from the checkpoint or zoo entry it was exported from`);
     case 'checkpoint':
       return fromCheckpoint(ref.path, false);
     case 'pretrained': {

@@ -84,6 +84,48 @@ export async function decodeImage(source: string | Uint8Array, name?: string): P
   }
 }
 
+/** Where a resize-and-crop goes for an image of a given size: the resized size and the crop window in it. */
+export interface ResizeCrop {
+  width: number;
+  height: number;
+  crop: { left: number; top: number; width: number; height: number };
+  kernel: 'cubic' | 'linear' | 'nearest';
+}
+
+/**
+ * Decodes, resizes and crops in one pass of the image library (libvips through sharp, on its own threads): the fast
+ * path, close to but not bit-identical with Pillow's resampling (decodeImage + resizeImage is the exact one).
+ * `geometry` gets the decoded size and says where to go; it returns undefined when the crop leaves the resized
+ * image (padding), which the caller does on the exact path.
+ */
+export async function decodeResized(source: string | Uint8Array, name: string | undefined, geometry: (width: number, height: number) => ResizeCrop | undefined): Promise<DecodedImage | undefined> {
+  const file = name ?? (typeof source === 'string' ? source : '<bytes>');
+  let bytes: Uint8Array;
+  try {
+    bytes = typeof source === 'string' ? await readFile(source) : source;
+  } catch {
+    return undefined; // the exact path reports the error
+  }
+  if (!sniffImageFormat(bytes)) return undefined;
+  const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  try {
+    const meta = await sharp(input, { failOn: 'truncated', ignoreIcc: true, autoOrient: false }).metadata();
+    if (!meta.width || !meta.height) return undefined;
+    const g = geometry(meta.width, meta.height);
+    if (!g) return undefined;
+    const { data, info } = await sharp(input, { failOn: 'truncated', ignoreIcc: true, autoOrient: false })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(g.width, g.height, { fit: 'fill', kernel: g.kernel, fastShrinkOnLoad: false })
+      .extract(g.crop)
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return { data: toRgb(data, info.width, info.height, info.channels), width: info.width, height: info.height, name: file };
+  } catch {
+    return undefined; // corrupt or truncated: the exact path decodes it again and reports it by name
+  }
+}
+
 /** Interleaved 8-bit pixels with 1-4 channels -> RGB (gray replicated, alpha dropped). */
 function toRgb(data: Uint8Array, width: number, height: number, channels: number): Uint8Array {
   if (channels === 3) return new Uint8Array(data.buffer, data.byteOffset, width * height * 3);

@@ -1,6 +1,6 @@
 import { float32Tensor, forEachConcurrent, InvalidSpecError, normalizeValue, type Tensor } from '@effnet/core';
 import type { Interpolation, Preprocessing } from '@effnet/zoo';
-import { decodeImage, type ImageSource, type RgbImage, sourceName } from './decode.js';
+import { decodeImage, decodeResized, type ImageSource, type RgbImage, sourceName } from './decode.js';
 import { ImageDecodeError } from './errors.js';
 import { resizeImage } from './resize.js';
 
@@ -134,9 +134,35 @@ export function writeNormalized(crop: RgbImage, p: Pick<Preprocessing, 'mean' | 
   }
 }
 
+/**
+ * 'exact': Pillow's resampling re-implemented (bit-identical with torchvision's transform); 'fast': decode, resize
+ * and crop in libvips (sharp's own threads), within a few levels of it, several times faster on photos.
+ */
+export type ResizeMode = 'exact' | 'fast';
+
+const KERNELS = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' } as const;
+
+/**
+ * The eval transform on the fast path: libvips decodes, resizes and crops; undefined when this image needs the exact
+ * path (a crop that pads, or a file the decoder rejects, which the exact path reports by name).
+ */
+export async function preprocessFast(source: string | Uint8Array, name: string | undefined, p: Preprocessing): Promise<Float32Array | undefined> {
+  const crop = await decodeResized(source, name, (width, height) => {
+    const g = evalGeometry(width, height, p);
+    if (g.cropLeft < 0 || g.cropTop < 0 || g.cropLeft + g.cropSize > g.resizedWidth || g.cropTop + g.cropSize > g.resizedHeight) return undefined;
+    return { width: g.resizedWidth, height: g.resizedHeight, crop: { left: g.cropLeft, top: g.cropTop, width: g.cropSize, height: g.cropSize }, kernel: KERNELS[g.interpolation] };
+  });
+  if (!crop) return undefined;
+  const out = new Float32Array(3 * p.inputSize * p.inputSize);
+  writeNormalized(crop, p, out, 0);
+  return out;
+}
+
 export interface PreprocessBatchOptions {
   /** Report undecodable images in `errors` and go on with the rest (default false: the first one throws). */
   skipErrors?: boolean;
+  /** 'exact' (default: torchvision's tensor bit for bit) or 'fast' (libvips); see ResizeMode. */
+  resize?: ResizeMode;
   /** Images decoded at once (default 4). */
   concurrency?: number;
 }
@@ -182,7 +208,7 @@ export async function preprocessBatch(sources: readonly ImageSource[], p: Prepro
       const name = sourceName(src, `<input ${i}>`);
       try {
         const bytes = typeof src === 'string' || src instanceof Uint8Array ? src : src.source;
-        results[i] = preprocess(await decodeImage(bytes, name), p);
+        results[i] = (options.resize === 'fast' ? await preprocessFast(bytes, name, p) : undefined) ?? preprocess(await decodeImage(bytes, name), p);
       } catch (e) {
         if (!(e instanceof ImageDecodeError)) throw e;
         results[i] = e;

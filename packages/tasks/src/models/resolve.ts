@@ -1,7 +1,8 @@
 /**
  * The one place a model name becomes a model. Every command and API that takes a model (`--model`, `Classifier.load`,
  * `Detector.load`, `fineTune`) resolves it here, in one order:
- *   1. an existing path: a checkpoint (a training output directory, its model.json, or a weight file with its card),
+ *   1. an existing path: an effnet-exported .onnx file (self-describing: its card is in its metadata_props), or
+ *      a checkpoint (a training output directory, its model.json, or a weight file with its card),
  *      or a detector's weight file in effdet's names (such as effdet's released .pth files), whose detector is found
  *      from its tensors;
  *   2. an architecture: a variant (efficientnet_b0, efficientnet_phi-3) or a detector (tf_efficientdet_d0): random
@@ -32,6 +33,7 @@ import {
   type WeightFile,
   resolveVariant,
   specFor,
+  type OnnxModelBytes,
   type TensorMap,
   toCanonicalNames,
   UnknownVariantError,
@@ -42,9 +44,11 @@ import {
 } from '@effnet/core';
 import { defaultDetectorPreprocessing, defaultPreprocessing, loadPretrainedWeights, type Preprocessing, readKerasH5, Registry, type RegistryEntry, type RegistryOptions } from '@effnet/zoo';
 import { loadCheckpoint, type ModelCard } from '../classification/model-card.js';
+import { loadOnnxModel } from './onnx-model.js';
 
 export type ModelRef =
   | { kind: 'checkpoint'; name: string; path: string }
+  | { kind: 'onnx'; name: string; path: string }
   | { kind: 'variant'; name: string; row: VariantRow }
   | { kind: 'detector'; name: string; config: EfficientDetConfig }
   | { kind: 'pretrained'; name: string; entry: RegistryEntry };
@@ -78,7 +82,7 @@ async function isPath(p: string): Promise<boolean> {
 /** What `name` refers to, in the documented order. */
 export async function resolveModel(name: string, o: ResolveOptions = {}): Promise<ModelRef> {
   if (typeof name !== 'string' || !name.trim()) throw new InvalidSpecError('model', name, 'a checkpoint path, a variant or a zoo entry name');
-  if (await isPath(name)) return { kind: 'checkpoint', name, path: name };
+  if (await isPath(name)) return /\.onnx$/i.test(name) ? { kind: 'onnx', name, path: name } : { kind: 'checkpoint', name, path: name };
   if (isDetectorName(name)) return { kind: 'detector', name, config: detectorConfig(name) };
   try {
     return { kind: 'variant', name, row: resolveVariant(name) };
@@ -121,8 +125,10 @@ export interface ModelWeights {
   labels?: string;
   /** The file the weights came from. */
   weightsFile?: string;
-  /** The checkpoint's card. */
+  /** The checkpoint's card (an .onnx file's embedded card). */
   card?: ModelCard;
+  /** An exported .onnx file: the compiled model itself (`weights` is then empty: they are inside it). Run it with loadRunner. */
+  onnx?: OnnxModelBytes & { precision: string };
   /** What the loader noticed (a card found beside a weight file, a converter's notes). */
   notes: string[];
 }
@@ -170,12 +176,31 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
   const ref = await resolveModel(name, o);
   const architecture = ref.kind === 'variant' || ref.kind === 'detector';
   if (!architecture && o.weights !== undefined)
-    throw new InvalidSpecError('--weights', o.weights, `nothing: "${name}" is a ${ref.kind === 'checkpoint' ? 'checkpoint' : 'zoo entry'} and brings its own weights`);
+    throw new InvalidSpecError('--weights', o.weights, `nothing: "${name}" is ${{ checkpoint: 'a checkpoint', onnx: 'an ONNX file', pretrained: 'a zoo entry' }[ref.kind]} and brings its own weights`);
   if (!architecture && o.weightsFormat !== undefined)
     throw new InvalidSpecError('--weights-format', o.weightsFormat, `nothing: it describes a --weights file, and "${name}" brings its own weights`);
   switch (ref.kind) {
     case 'checkpoint':
       return (await detectorWeightFile(ref, o)) ?? fromCheckpoint(ref, ref.path, o, []);
+    case 'onnx': {
+      if (o.weightsKey !== undefined) throw new InvalidSpecError('--weights-key', o.weightsKey, `nothing: "${name}" is an ONNX file`);
+      const x = await loadOnnxModel(ref.path, { inputResolution: o.inputResolution });
+      const c = x.card;
+      return {
+        ref,
+        spec: c.spec,
+        ...(c.task === 'detection' ? { detector: { ...c.detector!, numClasses: c.classes.length } } : {}),
+        graph: x.graph,
+        weights: new Map(),
+        random: c.base === 'random',
+        preprocessing: c.preprocessing,
+        classes: c.classes,
+        weightsFile: ref.path,
+        card: c,
+        onnx: { ...x.onnx, precision: x.precision },
+        notes: [],
+      };
+    }
     case 'pretrained': {
       const w = await loadPretrainedWeights(ref.entry.name, { ...o, registry: o.registryObject ?? o.registry, resolution: o.inputResolution, weightsKey: o.weightsKey });
       return {

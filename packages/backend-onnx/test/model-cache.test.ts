@@ -1,0 +1,99 @@
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildEfficientNet, float32Tensor, randomWeights, seededNormal, specFor, type TensorMap } from '@effnet/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compileToOnnx, compiledCacheKey, OnnxBackend } from '../src/index.js';
+
+const graph = buildEfficientNet(specFor('efficientnet_phi-4'), { numClasses: 5, inputResolution: 32 });
+const weights = randomWeights(graph, 3);
+const n = seededNormal(9);
+const x = float32Tensor([2, 3, 32, 32], Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => n()));
+
+async function logits(cacheDir: string): Promise<{ data: Float32Array; notes: readonly string[] }> {
+  const runner = await new OnnxBackend().load(graph, weights, { device: 'cpu', compiledCache: cacheDir });
+  try {
+    return { data: (await runner.run(x)).logits!.data as Float32Array, notes: runner.notes };
+  } finally {
+    await runner.dispose();
+  }
+}
+
+describe('the compiled-model cache', () => {
+  it('a second load reads the compiled and optimized models back; corrupt files are detected and rebuilt', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'effnet-compiled-'));
+    const first = await logits(cache);
+    expect(first.notes.join('; ')).toMatch(/compiled and cached/);
+    const [key] = readdirSync(join(cache, 'compiled'));
+    const dir = join(cache, 'compiled', key!);
+    const files = readdirSync(dir).sort();
+    expect(files).toEqual(['meta.json', 'model.onnx', expect.stringMatching(/^optimized-cpu-[0-9a-f]{12}\.onnx$/)]);
+    const second = await logits(cache);
+    expect(second.notes.join('; ')).toMatch(/compiled model from the cache.*optimized model from the cache/);
+    expect(second.data).toEqual(first.data);
+
+    // A flipped byte in the compiled model: the entry is stale, rebuilt, and the answer is unchanged.
+    const model = readFileSync(join(dir, 'model.onnx'));
+    const mid = model.length >> 1;
+    model[mid] = model[mid]! ^ 0xff;
+    writeFileSync(join(dir, 'model.onnx'), model);
+    const third = await logits(cache);
+    expect(third.notes.join('; ')).toMatch(/compiled and cached/);
+    expect(third.data).toEqual(first.data);
+    // A truncated optimized model, then an unreadable meta.json: the same.
+    const opt = files[2]!;
+    writeFileSync(join(dir, opt), readFileSync(join(dir, opt)).subarray(0, 100));
+    const fourth = await logits(cache);
+    expect(fourth.notes.join('; ')).toMatch(/compiled model from the cache/);
+    expect(fourth.notes.join('; ')).not.toMatch(/optimized model from the cache/);
+    expect(fourth.data).toEqual(first.data);
+    expect((await logits(cache)).notes.join('; ')).toMatch(/optimized model from the cache/);
+    writeFileSync(join(dir, 'meta.json'), '{ not json');
+    expect((await logits(cache)).notes.join('; ')).toMatch(/compiled and cached/);
+    // Every write went through a temporary file and a rename: none is left behind.
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('an ONNX file run as it is keeps its optimized model too', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'effnet-compiled-'));
+    const bytes = compileToOnnx(graph, weights).model;
+    const load = async () => {
+      const r = await new OnnxBackend().loadOnnx({ bytes }, graph, { device: 'cpu', compiledCache: cache } as never);
+      try {
+        return { data: (await r.run(x)).logits!.data, notes: r.notes.join('; ') };
+      } finally {
+        await r.dispose();
+      }
+    };
+    const a = await load();
+    expect(a.notes).not.toMatch(/from the cache/);
+    const b = await load();
+    expect(b.notes).toMatch(/optimized model from the cache/);
+    expect(b.data).toEqual(a.data);
+  });
+
+  it('the key changes with any weight, the graph, the options and the runtime version, and only with them', () => {
+    const base = compiledCacheKey(graph, weights, {}, 'ort 1');
+    expect(compiledCacheKey(graph, new Map(weights), {}, 'ort 1')).toBe(base);
+    expect(compiledCacheKey(graph, weights, { fp16: true }, 'ort 1')).not.toBe(base);
+    expect(compiledCacheKey(graph, weights, {}, 'ort 2')).not.toBe(base);
+    const other = buildEfficientNet(specFor('efficientnet_phi-4'), { numClasses: 5, inputResolution: 40 });
+    expect(compiledCacheKey(other, weights, {}, 'ort 1')).not.toBe(base);
+    const names = [...weights.keys()];
+    fc.assert(
+      fc.property(fc.nat({ max: names.length - 1 }), fc.nat(), fc.double({ min: -1, max: 1, noNaN: true }), (i, j, delta) => {
+        const t = weights.get(names[i]!)!;
+        const data = Float32Array.from(t.data as Float32Array);
+        const k = j % data.length;
+        const changed = Math.fround(data[k]! + delta + 0.5);
+        fc.pre(changed !== data[k]);
+        data[k] = changed;
+        const w: TensorMap = new Map(weights);
+        w.set(names[i]!, { ...t, data });
+        expect(compiledCacheKey(graph, w, {}, 'ort 1')).not.toBe(base);
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
