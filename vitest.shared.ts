@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
  */
 export function packageTestConfig() {
   return defineConfig({
-    test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 900_000, hookTimeout: 900_000, passWithNoTests: false },
+    // The effnet programs the tests start keep no compiled models in the user's cache (tests of the cache pass their own directory).
+    test: { include: ['src/**/*.test.ts', 'test/**/*.test.ts'], testTimeout: 900_000, hookTimeout: 900_000, passWithNoTests: false, env: { EFFNET_COMPILE_CACHE: '0' } },
   });
 }

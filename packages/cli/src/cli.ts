@@ -105,6 +105,11 @@ export async function runCli(argv = process.argv.slice(2)): Promise<void> {
   // The command keeps compiled models on disk (under EFFNET_CACHE) so that the next run skips compilation; the
   // libraries do so only when asked. EFFNET_COMPILE_CACHE=0 turns it off.
   process.env.EFFNET_COMPILE_CACHE ??= '1';
+  // `effnet ... | head`: the reader went away, which ends the command quietly, as Unix tools do.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   try {
     process.exitCode = await main(argv);
   } catch (err) {
