@@ -103,6 +103,8 @@ async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Sta
     }
     case 'detector':
       throw new TrainingError(`"${o.model}" is a detector; fine-tune detectors with effnet train --task detection`);
+    case 'segmenter':
+      throw new TrainingError(`"${o.model}" is a segmenter; train segmenters with effnet train --task segmentation`);
   }
 }
 

@@ -119,6 +119,8 @@ async function startingPoint(o: FineTuneDetectorOptions, names: string[]): Promi
       if (o.backbone === undefined) return { ...base, weights: null, base: 'random' };
       return { ...base, weights: await backboneWeights(o.backbone, ref.config), base: `${ref.name} on ${o.backbone}` };
     }
+    case 'segmenter':
+      throw new TrainingError(`"${o.model}" is a segmenter; a detector starts from a detector (e.g. tf_efficientdet_d0, efficientdet_phi-3) or a detector checkpoint`);
     case 'variant':
       throw new TrainingError(`"${o.model}" is a classifier architecture; a detector starts from a detector (e.g. tf_efficientdet_d0, efficientdet_phi-3) or a detector checkpoint`);
   }
