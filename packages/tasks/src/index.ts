@@ -18,3 +18,5 @@ export * from './models/resolve.js';
 export * from './detection/index.js';
 export * from './render/lines.js';
 export * from './training/index.js';
+export * from './segmentation/index.js';
+export * from './data/shape-scenes.js';

@@ -202,6 +202,48 @@ function insideStar(u: number, v: number, inner: number): boolean {
   return crossP * crossOrigin >= 0;
 }
 
+/**
+ * The shape's sub-samples in pixel (x, y), `ss` x `ss` of them: how many fall inside the shape and the sum of their
+ * fill colours (zero away from the shape).
+ */
+export function shapeSamples(p: ShapeParams, x: number, y: number, ss: number): { covered: number; sr: number; sg: number; sb: number } {
+  let covered = 0;
+  let sr = 0;
+  let sg = 0;
+  let sb = 0;
+  const reach = p.radius + 1;
+  if (Math.abs(x + 0.5 - p.cx) > reach || Math.abs(y + 0.5 - p.cy) > reach) return { covered, sr, sg, sb };
+  const cos = Math.cos(p.rotation);
+  const sin = Math.sin(p.rotation);
+  const sCos = Math.cos(p.stripeAngle);
+  const sSin = Math.sin(p.stripeAngle);
+  for (let j = 0; j < ss; j++) {
+    const dy = y + (j + 0.5) / ss - p.cy;
+    for (let i = 0; i < ss; i++) {
+      const dx = x + (i + 0.5) / ss - p.cx;
+      // Into the shape's frame: undo the rotation, scale the circumradius to 1.
+      const lu = dx * cos + dy * sin;
+      const lv = -dx * sin + dy * cos;
+      if (!insideShape(p.className, p.detail, lu / p.radius, lv / p.radius)) continue;
+      covered++;
+      let second = false;
+      if (p.fill === 'stripes') {
+        const s = (dx * sCos + dy * sSin) / p.period;
+        second = s - Math.floor(s) >= 0.5;
+      } else if (p.fill === 'dots') {
+        const du = lu / p.period - Math.round(lu / p.period);
+        const dv = lv / p.period - Math.round(lv / p.period);
+        second = du * du + dv * dv <= 0.09;
+      }
+      const col = second ? p.color2 : p.color;
+      sr += col[0];
+      sg += col[1];
+      sb += col[2];
+    }
+  }
+  return { covered, sr, sg, sb };
+}
+
 /** Renders a parameter record to RGB uint8 HWC. `noiseSeed` drives the per-pixel noise. */
 export function renderShape(p: ShapeParams, noiseSeed: number, options: { supersample?: number } = {}): Uint8Array {
   const ss = options.supersample ?? 4;
@@ -221,11 +263,6 @@ export function renderShape(p: ShapeParams, noiseSeed: number, options: { supers
   const half = size / 2;
   const gradSpan = (Math.abs(gradX) + Math.abs(gradY)) * half;
 
-  const cos = Math.cos(p.rotation);
-  const sin = Math.sin(p.rotation);
-  const sCos = Math.cos(p.stripeAngle);
-  const sSin = Math.sin(p.stripeAngle);
-  const reach = p.radius + 1;
   const normal = seededNormal(noiseSeed);
   const inv = 1 / (ss * ss);
 
@@ -252,36 +289,7 @@ export function renderShape(p: ShapeParams, noiseSeed: number, options: { supers
       }
 
       // Shape coverage and mean fill colour over the sub-samples (only near the shape).
-      let covered = 0;
-      let sr = 0;
-      let sg = 0;
-      let sb = 0;
-      if (Math.abs(xc - p.cx) <= reach && Math.abs(yc - p.cy) <= reach) {
-        for (let j = 0; j < ss; j++) {
-          const dy = y + (j + 0.5) / ss - p.cy;
-          for (let i = 0; i < ss; i++) {
-            const dx = x + (i + 0.5) / ss - p.cx;
-            // Into the shape's frame: undo the rotation, scale the circumradius to 1.
-            const lu = dx * cos + dy * sin;
-            const lv = -dx * sin + dy * cos;
-            if (!insideShape(p.className, p.detail, lu / p.radius, lv / p.radius)) continue;
-            covered++;
-            let second = false;
-            if (p.fill === 'stripes') {
-              const s = (dx * sCos + dy * sSin) / p.period;
-              second = s - Math.floor(s) >= 0.5;
-            } else if (p.fill === 'dots') {
-              const du = lu / p.period - Math.round(lu / p.period);
-              const dv = lv / p.period - Math.round(lv / p.period);
-              second = du * du + dv * dv <= 0.09;
-            }
-            const col = second ? p.color2 : p.color;
-            sr += col[0];
-            sg += col[1];
-            sb += col[2];
-          }
-        }
-      }
+      const { covered, sr, sg, sb } = shapeSamples(p, x, y, ss);
       const cov = covered * inv;
       const o = (y * size + x) * 3;
       out[o] = clampByte(bg[0]! * (1 - cov) + sr * inv + normal() * p.pixelNoise);
