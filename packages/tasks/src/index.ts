@@ -20,3 +20,4 @@ export * from './render/lines.js';
 export * from './training/index.js';
 export * from './segmentation/index.js';
 export * from './data/shape-scenes.js';
+export * from './render/segmentation.js';

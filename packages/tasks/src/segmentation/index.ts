@@ -4,3 +4,4 @@ export * from './finetune.js';
 export * from './index-png.js';
 export * from './metrics.js';
 export * from './segmenter.js';
+export * from './evaluate.js';
