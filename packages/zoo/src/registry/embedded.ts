@@ -23,6 +23,7 @@ export function embeddedEntries(): RegistryEntry[] {
   if (!existsSync(cardFile)) return [];
   const card = JSON.parse(readFileSync(cardFile, 'utf8')) as { arch: string; classes: string[]; preprocessing: RegistryEntry['preprocessing']; weights: string };
   return [
+    ...segmenterEntries(assets),
     {
       name: 'effnet-shapes',
       arch: card.arch,
@@ -42,6 +43,36 @@ export function embeddedEntries(): RegistryEntry[] {
     },
   ];
 }
+
+/** effnet-shapes-seg: the embedded segmenter (generated scenes of the six shapes), when its assets are present. */
+function segmenterEntries(assets: string): RegistryEntry[] {
+  const cardFile = join(assets, 'effnet-shapes-seg.json');
+  if (!existsSync(cardFile)) return [];
+  const card = JSON.parse(readFileSync(cardFile, 'utf8')) as { arch: string; classes: string[]; preprocessing: RegistryEntry['preprocessing']; weights: string; metrics?: { mIoU?: number } };
+  return [
+    {
+      name: 'effnet-shapes-seg',
+      arch: card.arch,
+      task: 'segmentation',
+      family: 'effnet',
+      format: 'safetensors',
+      naming: 'effnet',
+      url: join(assets, card.weights),
+      sha256: EFFNET_SHAPES_SEG_SHA256,
+      size: EFFNET_SHAPES_SEG_SIZE,
+      preprocessing: card.preprocessing,
+      labels: 'effnet-shapes-seg',
+      numClasses: card.classes.length,
+      license: 'apache-2.0',
+      reference: 'trained in this repository with effnet train --task segmentation on generated scenes (scripts/train-shapes-seg.sh); model card assets/effnet-shapes-seg.json',
+      notes: `embedded: ships with @effnet/zoo and needs no network; the start for fine-tuning segmenters. Classes: ${card.classes.join(', ')}.`,
+      origin: 'builtin',
+    },
+  ];
+}
+
+const EFFNET_SHAPES_SEG_SHA256 = 'PENDING';
+const EFFNET_SHAPES_SEG_SIZE = 0;
 
 const EFFNET_SHAPES_SHA256 = '38e59eed12b3ebc93cdb86c9a00c694ae62d73af8d1e0b10617ec753a576d712';
 const EFFNET_SHAPES_SIZE = 4842472;
