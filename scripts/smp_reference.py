@@ -19,7 +19,8 @@ Modes:
       input.npy float32 [batch, 3, size, size] N(0, 1), logits.npy (smp's forward in float64, saved as float32) and
       meta.json (written last) with max |logit|, input sensitivity and smp's own float32 error. Random, non-trivial
       weights: smp's init after torch.manual_seed(seed); then BatchNorm and GroupNorm weight ~ U(0.5, 1.5), bias ~
-      N(0, 0.1), conv biases += N(0, 0.05); BatchNorm running statistics calibrated on the input and perturbed (calibrate_bn_ below).
+      N(0, 0.1), conv biases += N(0, 0.05); BatchNorm running statistics calibrated on the input and perturbed (torchvision_reference.calibrate_bn_ with a
+      variance floor of 10% of each layer's mean).
 """
 import argparse
 import json
@@ -33,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torchvision_reference import (  # noqa: E402
     INPUT_SEED_OFFSET,
     _save_npy_atomic,
+    calibrate_bn_,
     _write_bytes_atomic,
     write_safetensors,
 )
@@ -71,31 +73,6 @@ def randomize_(model, seed):
             m.bias.add_(torch.randn(m.bias.shape, generator=g) * 0.05)
 
 
-@torch.no_grad()
-def calibrate_bn_(model, x, seed):
-    """torchvision_reference.calibrate_bn_ with a floor on each variance: a channel that ReLU zeroes on the whole
-    calibration batch (common in a decoder at 64 px) would otherwise get variance ~0 and amplify float rounding a
-    thousandfold, measuring float32 arithmetic rather than the architecture. Floor: 10% of the layer's mean
-    variance."""
-    from torchvision_reference import CALIB_STATS_SEED_OFFSET
-
-    g = torch.Generator().manual_seed(seed + CALIB_STATS_SEED_OFFSET)
-
-    def hook(mod, inp):
-        var, mean = torch.var_mean(inp[0], dim=(0, 2, 3), unbiased=False)
-        var = var.clamp_min(max(1e-6, 0.1 * float(var.mean())))
-        mod.running_mean.copy_(mean + torch.randn(mean.shape, generator=g) * 0.1 * var.sqrt())
-        mod.running_var.copy_(var * torch.empty(var.shape).uniform_(0.5, 1.5, generator=g))
-
-    handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    try:
-        model.eval()
-        model(x)
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def fixture(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -106,7 +83,7 @@ def fixture(args):
     x = torch.randn(args.batch, 3, s, s, generator=gi)
     # Calibrated on the input itself: at 64 px the deep maps are 2x2, and statistics from another batch would not
     # fit this one (activations in the thousands, where float32 rounding alone exceeds the tolerance).
-    calibrate_bn_(model, x, args.seed)
+    calibrate_bn_(model, x, args.seed, var_floor=0.1)
     model.eval()
     os.makedirs(args.out, exist_ok=True)
     write_safetensors(os.path.join(args.out, "weights.safetensors"), model.state_dict())

@@ -1,18 +1,10 @@
-import { basename, extname, join } from 'node:path';
+import { join } from 'node:path';
 import { claimOutputDir, EffnetError, writeFileAtomic } from '@effnet/core';
 import { defineCommand } from '../args.js';
 import { formatTable } from '../table.js';
 import { expandImagePaths } from './classify.js';
+import { drawingName as outputName } from './detect.js';
 import { BACKEND_OPTIONS, FORCE_OPTION, MODEL_OPTIONS } from './common.js';
-
-/** A PNG name in a directory for an image: its own stem, numbered when two images share it. */
-function outputName(file: string, taken: Set<string>): string {
-  const stem = basename(file, extname(file)) || 'image';
-  let name = `${stem}.png`;
-  for (let k = 2; taken.has(name); k++) name = `${stem}-${k}.png`;
-  taken.add(name);
-  return name;
-}
 
 export const segmentCommand = defineCommand({
   name: 'segment',
