@@ -71,8 +71,8 @@ function segmenterEntries(assets: string): RegistryEntry[] {
   ];
 }
 
-const EFFNET_SHAPES_SEG_SHA256 = 'PENDING';
-const EFFNET_SHAPES_SEG_SIZE = 0;
+const EFFNET_SHAPES_SEG_SHA256 = 'c28ed0edee4a90dba1e43d5b3f33a1b7b22bbac9f601a6480f56d34eb1f57a7d';
+const EFFNET_SHAPES_SEG_SIZE = 7913796;
 
 const EFFNET_SHAPES_SHA256 = '38e59eed12b3ebc93cdb86c9a00c694ae62d73af8d1e0b10617ec753a576d712';
 const EFFNET_SHAPES_SIZE = 4842472;
