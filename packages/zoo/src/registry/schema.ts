@@ -366,7 +366,7 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   }
 
   if (problems.length || !name || !arch || !archOk || !family || !format || !url) return { problems };
-  const defaults = detection ? defaultDetectorPreprocessing(arch) : defaultPreprocessing(arch);
+  const defaults = detection ? defaultDetectorPreprocessing(arch) : defaultPreprocessing(segmentation ? segmenterConfig(arch).encoder : arch);
   const entry: RegistryEntry = {
     name,
     arch,
