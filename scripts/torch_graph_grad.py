@@ -86,6 +86,9 @@ def run(graph, p, inputs, masks, train_bn):
             if train_bn:
                 new_stats[q["runningMean"]] = rm
                 new_stats[q["runningVar"]] = rv
+        elif k == "groupNorm":
+            q = n["params"]
+            y = F.group_norm(x, n["groups"], p[q["weight"]], p[q["bias"]], n["eps"])
         elif k == "activation":
             y = act(n["fn"], x)
         elif k == "softmax":

@@ -119,9 +119,11 @@ def randomize_(model, seed):
 
 
 @torch.no_grad()
-def calibrate_bn_(model, x, seed):
+def calibrate_bn_(model, x, seed, var_floor=0.0):
     """Re-derive BN running stats from the real activations of one eval-mode pass on `x`,
     then perturb them: running_mean = mean + N(0, 0.1) * std, running_var = var * U(0.5, 1.5).
+    `var_floor`: each variance is at least this fraction of its layer's mean variance (a channel a ReLU zeroes on
+    the whole batch would otherwise get variance ~0 and amplify float rounding a thousandfold).
 
     Modules run in order and each pre-hook updates its BN before that BN runs, so every
     layer sees inputs produced with the already-calibrated earlier layers.
@@ -130,7 +132,7 @@ def calibrate_bn_(model, x, seed):
 
     def hook(mod, inp):
         var, mean = torch.var_mean(inp[0], dim=(0, 2, 3), unbiased=False)
-        var = var.clamp_min(1e-6)
+        var = var.clamp_min(max(1e-6, var_floor * float(var.mean())))
         mod.running_mean.copy_(mean + torch.randn(mean.shape, generator=g) * 0.1 * var.sqrt())
         mod.running_var.copy_(var * torch.empty(var.shape).uniform_(0.5, 1.5, generator=g))
 

@@ -16,7 +16,7 @@ export function everyKind(): Graph {
   const se = g.mul('gate', fused, g.activation('hsig', g.globalAvgPool('gap', fused, true), 'hardSigmoid'));
   const sum = g.add('sum3', [se, g.activation('tanh', fused, 'tanh'), g.activation('relu', fused, 'relu')]);
   const drop = g.dropPath('dp', g.dropout('do', sum, 0.1), 0.1);
-  const cat = g.concat('cat', [drop, g.activation('sig', drop, 'sigmoid')]);
+  const cat = g.concat('cat', [g.groupNorm('gn', drop, 2, 8), g.activation('sig', drop, 'sigmoid')]);
   const deconv = g.convTranspose('deconv', cat, { inChannels: 16, outChannels: 4, kernel: 2, stride: 2, bias: true });
   const soft = g.softmax('probs', deconv, 1);
   const vec = g.dense('head', g.flatten('flat', g.globalAvgPool('gap2', soft, true)), 4, 5);

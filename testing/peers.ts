@@ -81,6 +81,13 @@ export function runPython(script: string, args: string[], timeoutMs = 600_000): 
   return r.stdout;
 }
 
+/** Runs Python source (`python3 -c`) with the peers on the path; its stdout. */
+export function runPythonCode(code: string, timeoutMs = 120_000): string {
+  const r = spawnSync(PYTHON, ['-c', code], { encoding: 'utf8', timeout: timeoutMs, env: pythonEnv(), maxBuffer: 256 * 1024 ** 2 });
+  if (r.status !== 0) throw new Error(`python -c failed (${r.status ?? r.signal}):\n${r.stderr}`);
+  return r.stdout;
+}
+
 export interface TorchvisionFixture {
   dir: string;
   weights: string;

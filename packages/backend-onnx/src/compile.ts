@@ -162,6 +162,27 @@ export class Emitter extends OnnxWriter {
         this.op('BatchNormalization', node.name, [x[0]!, this.weight(p.weight), this.weight(p.bias), this.weight(p.runningMean), this.weight(p.runningVar)], [out], { epsilon: { float: node.eps } }, doc);
         return;
       }
+      case 'groupNorm': {
+        // PyTorch's export: [N, G, -1] through InstanceNormalization (unit scale, zero shift), back to [N, C, H, W],
+        // then the per-channel scale and shift (opset 18's GroupNormalization scales per group, 21's per channel).
+        const G = node.groups;
+        const grouped = `${out}/grouped`;
+        this.op('Reshape', `${node.name}/grouped`, [x[0]!, this.int64Const([0, G, -1])], [grouped]);
+        const normed = `${out}/normed`;
+        this.op('InstanceNormalization', `${node.name}/normed`, [grouped, this.floatConst(new Array(G).fill(1), [G]), this.floatConst(new Array(G).fill(0), [G])], [normed], { epsilon: { float: node.eps } }, doc);
+        const back = `${out}/ungrouped`;
+        this.op('Shape', `${node.name}/shape`, [x[0]!], [`${out}/shape`]);
+        this.op('Reshape', `${node.name}/ungrouped`, [normed, `${out}/shape`], [back]);
+        const perChannel = (p: string) => {
+          const t = `${out}/${p.split('.').pop()}_c11`;
+          this.op('Reshape', t, [this.weight(p), this.int64Const([node.channels, 1, 1])], [t]);
+          return t;
+        };
+        const scaled = `${out}/scaled`;
+        this.op('Mul', `${node.name}/scale`, [back, perChannel(node.params.weight)], [scaled]);
+        this.op('Add', node.name, [scaled, perChannel(node.params.bias)], [out]);
+        return;
+      }
       case 'activation':
         this.activation(node.fn, node.name, x[0]!, out);
         return;

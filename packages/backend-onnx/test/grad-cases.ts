@@ -22,11 +22,11 @@ function finish(name: string, g: GraphBuilder, outputs: string[], seed: number, 
   return { name, graph, weights, inputs, trainBatchNorm };
 }
 
-/** BatchNorm scales away from 1 (nontrivialWeights recognises only timm's bn<k> names). */
+/** BatchNorm and GroupNorm scales away from 1 (nontrivialWeights recognises only timm's bn<k> names). */
 function withBatchNormScales(graph: Graph, w: TensorMap, seed: number): TensorMap {
   const n = seededNormal(seed + 5);
   for (const node of graph.nodes) {
-    if (node.kind !== 'batchNorm') continue;
+    if (node.kind !== 'batchNorm' && node.kind !== 'groupNorm') continue;
     const d = w.get(node.params.weight)!.data as Float32Array;
     for (let i = 0; i < d.length; i++) d[i] = 1 + 0.3 * n();
   }
@@ -101,6 +101,15 @@ const batchNorm = fc
     const x = r.vector ? b.flatten('flat', 'x') : 'x';
     const y = b.batchNorm('bn', x, r.vector ? r.c * r.h * r.w : r.c, r.eps, r.momentum);
     return finish(`batchNorm ${JSON.stringify({ ...r, seed: undefined })}`, b, [y], r.seed, r.train);
+  });
+
+const groupNorm = fc
+  .record({ groups: fc.integer({ min: 1, max: 3 }), per: fc.integer({ min: 1, max: 3 }), batch: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 4 }), w: fc.integer({ min: 3, max: 4 }), eps: fc.constantFrom(1e-5, 1e-3), seed })
+  .map((r) => {
+    const c = r.groups * r.per;
+    const b = builder('gn', [{ name: 'x', channels: c, height: r.h, width: r.w }], r.batch);
+    const y = b.groupNorm('gn', 'x', r.groups, c, r.eps);
+    return finish(`groupNorm ${JSON.stringify({ ...r, seed: undefined })}`, b, [y], r.seed);
   });
 
 const KINKS: Partial<Record<ActivationFn, number[]>> = { relu: [0], relu6: [0, 6], hardSwish: [-3, 3], hardSigmoid: [-3, 3] };
@@ -201,6 +210,7 @@ export const CASES: Record<NodeKind, fc.Arbitrary<GradCase>> = {
   conv2d: conv,
   convTranspose,
   batchNorm,
+  groupNorm,
   activation,
   softmax,
   add,

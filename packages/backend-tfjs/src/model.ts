@@ -158,6 +158,16 @@ export class TfjsModel {
         }
         return tf.batchNorm(x, mean, variance, this.v(p.bias), this.v(p.weight), node.eps);
       }
+      case 'groupNorm': {
+        // NHWC here: [N, H, W, G, C / G], moments over H, W and the group's channels.
+        const [n, h, w, c] = (x as T4).shape;
+        const g = tf.reshape(x, [n, h, w, node.groups, c / node.groups]);
+        const mean = tf.mean(g, [1, 2, 4], true);
+        const centred = tf.sub(g, mean);
+        const variance = tf.mean(tf.square(centred), [1, 2, 4], true);
+        const normed = tf.reshape(tf.mul(centred, tf.rsqrt(tf.add(variance, node.eps))), [n, h, w, c]);
+        return tf.add(tf.mul(normed, this.v(node.params.weight)), this.v(node.params.bias));
+      }
       case 'activation':
         return activation(node.fn, x);
       case 'softmax':

@@ -11,6 +11,7 @@ import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { infoCommand } from './commands/info.js';
 import { runCommand } from './commands/run.js';
+import { segmentCommand } from './commands/segment.js';
 import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
 import { variantsCommand } from './commands/variants.js';
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   classifyCommand,
   serveCommand,
   detectCommand,
+  segmentCommand,
   trainCommand,
   evalCommand,
   benchCommand,

@@ -23,6 +23,8 @@ interface PlacedBlock {
   prefix: string;
   inChannels: number;
   stride: number;
+  /** Dilation of the block's spatial conv (1 unless the trunk is dilated to an output stride). */
+  dilation: number;
 }
 
 /**
@@ -62,6 +64,14 @@ function bnActFor(g: GraphBuilder, spec: EfficientNetSpec): BnAct {
   };
 }
 
+export interface TrunkOptions {
+  /**
+   * Largest reduction of the trunk, default 32. 16 or 8: the stages that would reduce further keep stride 1 and
+   * dilate their spatial convs by the reduction they skip (smp's make_dilated, DeepLab's atrous encoder).
+   */
+  outputStride?: number;
+}
+
 export interface Trunk {
   /** The last block's output. */
   output: string;
@@ -74,8 +84,10 @@ export interface Trunk {
  * Appends an EfficientNet's stem and blocks (no head) to a builder, every node and parameter name prefixed with
  * `prefix` (a detector's backbone is `backbone.conv_stem`, `backbone.blocks.0.0.conv_dw`, ... as in effdet).
  */
-export function appendEfficientNetTrunk(g: GraphBuilder, spec: EfficientNetSpec, input: string, inChannels: number, prefix = ''): Trunk {
+export function appendEfficientNetTrunk(g: GraphBuilder, spec: EfficientNetSpec, input: string, inChannels: number, prefix = '', options: TrunkOptions = {}): Trunk {
   validateSpec(spec);
+  const outputStride = options.outputStride ?? 32;
+  if (![8, 16, 32].includes(outputStride)) throw new InvalidSpecError('outputStride', outputStride, '8, 16 or 32');
   const padding: Padding = { mode: spec.padding };
   const bnAct = bnActFor(g, spec);
   let x = g.conv(`${prefix}conv_stem`, input, { inChannels, outChannels: spec.stemChannels, kernel: 3, stride: 2, padding });
@@ -83,10 +95,16 @@ export function appendEfficientNetTrunk(g: GraphBuilder, spec: EfficientNetSpec,
 
   const placed: PlacedBlock[] = [];
   let c = spec.stemChannels;
+  // Past the output stride, a stage keeps the resolution and dilates its convs instead (smp's make_dilated).
+  let reached = 2;
+  let dilation = 1;
   spec.stages.forEach((stage, si) => {
+    if (stage.block.stride > 1 && reached * stage.block.stride > outputStride) dilation *= stage.block.stride;
     for (let j = 0; j < stage.repeats; j++) {
-      const stride = j === 0 ? stage.block.stride : 1;
-      placed.push({ block: stage.block, prefix: `${prefix}blocks.${si}.${j}`, inChannels: c, stride });
+      let stride = j === 0 ? stage.block.stride : 1;
+      if (dilation > 1) stride = 1;
+      reached *= stride;
+      placed.push({ block: stage.block, prefix: `${prefix}blocks.${si}.${j}`, inChannels: c, stride, dilation });
       c = stage.block.out;
     }
   });
@@ -120,7 +138,7 @@ function squeezeExcite(g: GraphBuilder, prefix: string, x: string, channels: num
 
 /** One block, part by part as its layout lists them (core/src/block-layouts.ts), with timm's module names. */
 function buildBlock(g: GraphBuilder, input: string, p: PlacedBlock, dropRate: number, spec: EfficientNetSpec, padding: Padding, bnAct: BnAct): string {
-  const { block: b, prefix, inChannels: cin, stride } = p;
+  const { block: b, prefix, inChannels: cin, stride, dilation } = p;
   const act = b.act ?? spec.act;
   const layout = blockLayout(b);
   const mid = roundFilters(cin, b.expand);
@@ -138,11 +156,11 @@ function buildBlock(g: GraphBuilder, input: string, p: PlacedBlock, dropRate: nu
         c = mid;
         break;
       case 'depthwise':
-        x = g.conv(name, x, { inChannels: c, outChannels: c, kernel: b.kernel, stride, groups: c, padding });
+        x = g.conv(name, x, { inChannels: c, outChannels: c, kernel: b.kernel, stride, dilation, groups: c, padding });
         break;
       case 'fused': {
         const out = layout === 'cn' ? b.out : mid;
-        x = g.conv(name, x, { inChannels: c, outChannels: out, kernel: b.kernel, stride, padding });
+        x = g.conv(name, x, { inChannels: c, outChannels: out, kernel: b.kernel, stride, dilation, padding });
         c = out;
         break;
       }

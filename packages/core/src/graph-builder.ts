@@ -122,6 +122,22 @@ export class GraphBuilder {
     });
   }
 
+  /** PyTorch's GroupNorm: weight 1, bias 0 at start. */
+  groupNorm(name: string, input: string, groups: number, channels: number, eps = 1e-5): string {
+    return this.push({
+      kind: 'groupNorm',
+      name,
+      inputs: [input],
+      groups,
+      channels,
+      eps,
+      params: {
+        weight: this.param(`${name}.weight`, [channels], { kind: 'constant', value: 1 }),
+        bias: this.param(`${name}.bias`, [channels], { kind: 'constant', value: 0 }),
+      },
+    });
+  }
+
   activation(name: string, input: string, fn: ActivationFn): string {
     return this.push({ kind: 'activation', name, inputs: [input], fn });
   }

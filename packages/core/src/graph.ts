@@ -52,6 +52,19 @@ export interface BatchNormNode extends NodeBase {
   params: { weight: string; bias: string; runningMean: string; runningVar: string };
 }
 
+/**
+ * Group normalisation (Wu and He 2018, PyTorch's GroupNorm): channels split into `groups` equal groups, each
+ * normalised over its channels and all positions of one sample, then scaled and shifted per channel. No running
+ * statistics: the same computation in training and inference.
+ */
+export interface GroupNormNode extends NodeBase {
+  kind: 'groupNorm';
+  groups: number;
+  channels: number;
+  eps: number;
+  params: { weight: string; bias: string };
+}
+
 export interface ActivationNode extends NodeBase {
   kind: 'activation';
   fn: ActivationFn;
@@ -137,6 +150,7 @@ export type GraphNode =
   | Conv2dNode
   | ConvTransposeNode
   | BatchNormNode
+  | GroupNormNode
   | ActivationNode
   | SoftmaxNode
   | AddNode

@@ -27,3 +27,4 @@ export * from './inference.js';
 export * from './training.js';
 export * from './detection/index.js';
 export * from './losses.js';
+export * from './segmentation/index.js';

@@ -8,6 +8,19 @@ export interface InferenceRewrites {
   foldBatchNorm?: boolean;
   /** Drop dropout, drop-path and identity activations, which do nothing at inference (default true). */
   removeNoOps?: boolean;
+  /** Drop nodes no output or endpoint depends on (a segmenter encoder's unused head), default true. */
+  removeDeadNodes?: boolean;
+}
+
+/** The nodes that some output or endpoint depends on (graph inputs excluded). */
+export function liveNodes(graph: Graph): Set<string> {
+  const live = new Set<string>([...graph.outputs, ...graph.endpoints.map((e) => e.node)]);
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i]!;
+    if (live.has(n.name)) for (const inp of n.inputs) live.add(inp);
+  }
+  for (const inp of graph.inputs) live.delete(inp.name);
+  return live;
 }
 
 /**
@@ -16,7 +29,8 @@ export interface InferenceRewrites {
  * that now carries their value.
  */
 export function prepareForInference(graph: Graph, weights: TensorMap, o: InferenceRewrites = {}): { graph: Graph; weights: TensorMap } {
-  const { foldBatchNorm = true, removeNoOps = true } = o;
+  const { foldBatchNorm = true, removeNoOps = true, removeDeadNodes = true } = o;
+  const live = removeDeadNodes ? liveNodes(graph) : null;
   const alias = new Map<string, string>();
   const resolve = (n: string): string => {
     let x = n;
@@ -24,7 +38,7 @@ export function prepareForInference(graph: Graph, weights: TensorMap, o: Inferen
     return x;
   };
   const consumers = new Map<string, number>();
-  for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  for (const n of graph.nodes) if (!live || live.has(n.name)) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   const pinned = new Set([...graph.outputs, ...graph.endpoints.map((e) => e.node)]);
 
   const outWeights: TensorMap = new Map(weights);
@@ -32,6 +46,7 @@ export function prepareForInference(graph: Graph, weights: TensorMap, o: Inferen
   const emitted = new Map<string, GraphNode>();
 
   for (const node of graph.nodes) {
+    if (live && !live.has(node.name)) continue;
     const inputs = node.inputs.map(resolve);
     if (removeNoOps && (node.kind === 'dropout' || node.kind === 'dropPath' || (node.kind === 'activation' && node.fn === 'identity'))) {
       alias.set(node.name, inputs[0]!);

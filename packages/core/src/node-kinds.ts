@@ -156,6 +156,22 @@ export const NODE_RULES: Rules = {
     },
     macs: free,
   },
+  groupNorm: {
+    arity: [1, 1],
+    check(node) {
+      positive(node, 'channels', node.channels);
+      positive(node, 'groups', node.groups);
+      if (node.channels % node.groups) fail(node.name, 'groups', `${node.groups} does not divide channels ${node.channels}`);
+      if (!(node.eps > 0)) fail(node.name, 'eps', `must be positive, got ${JSON.stringify(node.eps)}`);
+    },
+    params: (node) => ({ weight: [node.channels], bias: [node.channels] }),
+    shape(node, [x]) {
+      rank4(node, x!);
+      channelsMatch(node, node.channels, x![1] ?? null, 'channels');
+      return x!;
+    },
+    macs: free,
+  },
   activation: {
     arity: [1, 1],
     check(node) {

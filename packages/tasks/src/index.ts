@@ -24,3 +24,6 @@ export * from './bench/timing.js';
 export * from './detection/index.js';
 export * from './render/lines.js';
 export * from './training/index.js';
+export * from './segmentation/index.js';
+export * from './data/shape-scenes.js';
+export * from './render/segmentation.js';

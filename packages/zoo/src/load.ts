@@ -4,6 +4,7 @@ import {
   bindWeights,
   buildEfficientDet,
   buildEfficientNet,
+  buildSegmenter,
   classifierWidth,
   detectorClassCount,
   detectorConfig,
@@ -16,6 +17,8 @@ import {
   InvalidSpecError,
   normalizeValue,
   type Runner,
+  type SegmenterConfig,
+  segmenterConfig,
   specFor,
   type Tensor,
   type TensorMap,
@@ -36,6 +39,7 @@ export function specForEntry(entry: RegistryEntry): EfficientNetSpec {
     const d = detectorConfig(entry.arch);
     return specFor(d.backbone, { dropPathRate: d.backboneDropPath });
   }
+  if (entry.task === 'segmentation') return specFor(segmenterConfig(entry.arch).encoder);
   if (entry.family === 'effdet') throw new InvalidSpecError(`registry entry "${entry.name}" family`, entry.family, 'a classifier family (effdet is for detection entries)');
   const spec = specFor(entry.arch, { family: entry.family, resolution: entry.preprocessing.inputSize });
   return { ...spec, ...(entry.overrides?.padding ? { padding: entry.overrides.padding } : {}), ...(entry.overrides?.bnEps ? { bnEps: entry.overrides.bnEps } : {}) };
@@ -53,6 +57,8 @@ export interface PretrainedWeights {
   spec: EfficientNetSpec;
   /** A detection entry's detector (its graph is that EfficientDet, with the weights' class count). */
   detector?: EfficientDetConfig;
+  /** A segmentation entry's segmenter (its graph, with the weights' class count). */
+  segmenter?: SegmenterConfig;
   graph: Graph;
   /** Bound to the graph: canonical names, float32, checked. */
   weights: TensorMap;
@@ -79,6 +85,12 @@ export async function loadPretrainedWeights(name: string, o: PretrainedWeightsOp
     const numClasses = entry.numClasses ?? detectorClassCount(converted.tensors, detector, source) ?? detector.numClasses;
     const graph = buildEfficientDet(detector, { numClasses, inputResolution: o.resolution === undefined ? detector.imageSize : o.resolution });
     return { entry, spec, detector, graph, weights: bindDetectorWeights(graph, converted.tensors, detector, source), pulled, notes: converted.notes };
+  }
+  if (entry.task === 'segmentation') {
+    const segmenter = segmenterConfig(entry.arch);
+    const numClasses = entry.numClasses ?? converted.tensors.get('segmentation_head.0.bias')?.shape[0] ?? 1;
+    const graph = buildSegmenter(segmenter, { numClasses, inputResolution: o.resolution === undefined ? entry.preprocessing.inputSize : o.resolution });
+    return { entry, spec, segmenter, graph, weights: bindWeights(graph, converted.tensors), pulled, notes: converted.notes };
   }
   const numClasses = entry.numClasses ?? classifierWidth(converted.tensors) ?? 1000;
   const graph = buildEfficientNet(spec, { numClasses, inputResolution: o.resolution === undefined ? entry.preprocessing.inputSize : o.resolution });
@@ -152,6 +164,7 @@ export function normalize(pixels: Tensor, p: Pick<Preprocessing, 'mean' | 'std'>
 export async function loadPretrained(name: string, o: LoadPretrainedOptions = {}): Promise<PretrainedModel> {
   const registry = o.registry instanceof Registry ? o.registry : await Registry.load({ ...o, registry: o.registry as string | string[] | undefined, env: o.env ?? process.env });
   if (registry.get(name).task === 'detection') throw new InvalidSpecError('model', name, 'a classifier: this zoo entry is a detector (use Detector.load from @effnet/tasks, or effnet detect)');
+  if (registry.get(name).task === 'segmentation') throw new InvalidSpecError('model', name, 'a classifier: this zoo entry is a segmenter (use Segmenter.load from @effnet/tasks, or effnet segment)');
   const w = await loadPretrainedWeights(name, { ...o, registry });
   const backend = typeof o.backend === 'object' ? o.backend : await getBackend(o.backend ?? 'onnx');
   const runner = await backend.load(w.graph, w.weights, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });

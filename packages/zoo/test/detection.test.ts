@@ -29,7 +29,8 @@ describe('detection entries in the registry schema', () => {
     const problems = (raw: unknown) => validate(raw).problems.map((p) => `${p.where}: ${p.message}`);
     expect(problems({ ...DET, arch: 'efficientnet_b0' })).toEqual([expect.stringMatching(/e \("det\.x"\)\.arch: "efficientnet_b0" is not a known detector, as the task is detection/)]);
     expect(problems({ ...DET, task: undefined })).toEqual([expect.stringMatching(/arch: "tf_efficientdet_lite0" is not a variant: it is a detector, so set "task": "detection"/)]);
-    expect(problems({ ...DET, task: 'segmentation' })).toEqual([expect.stringMatching(/task: "segmentation" is not one of classification, detection/), expect.stringMatching(/arch: .*so set "task": "detection"/)]);
+    expect(problems({ ...DET, task: 'keypoints' })).toEqual([expect.stringMatching(/task: "keypoints" is not one of classification, detection, segmentation/), expect.stringMatching(/arch: .*so set "task": "detection"/)]);
+    expect(problems({ ...DET, task: 'segmentation' })).toEqual([expect.stringMatching(/arch: "tf_efficientdet_lite0" is not a segmenter, as the task is segmentation/)]);
     expect(problems({ ...DET, family: 'timm' })).toEqual([expect.stringMatching(/family: "timm": a detection entry's weights follow effdet's conventions/)]);
     expect(problems({ ...DET, naming: 'torchvision' })).toEqual([expect.stringMatching(/naming: "torchvision": a detector's weights are read under effdet's names/)]);
     expect(problems({ ...DET, top1: 77 })).toEqual([expect.stringMatching(/top1: is an ImageNet classification figure; a detection entry reports cocoMap/)]);

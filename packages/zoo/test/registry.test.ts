@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildEfficientNet, countParameters, detectorConfig, resolveVariant } from '@effnet/core';
+import { buildEfficientNet, countParameters, detectorConfig, resolveVariant, segmenterConfig } from '@effnet/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUILTIN_ENTRIES, type RegistryEntry, Registry, RegistryError, specForEntry, UnknownModelError, validateEntry, WEIGHT_FORMATS } from '../src/index.js';
 import { TIMM_CFG_COMMIT, TIMM_RESULTS_COMMIT } from '../src/registry/builtin.js';
@@ -18,14 +18,14 @@ function writeRegistry(doc: unknown): string {
 describe('the built-in registry', () => {
   const names = BUILTIN_ENTRIES.map((e) => e.name);
 
-  it('is valid data: every entry passes the schema unchanged, names are unique, every arch is a variant', () => {
+  it('is valid data: every entry passes the schema unchanged, names are unique, every arch is a variant (detector, segmenter)', () => {
     expect(new Set(names).size).toBe(names.length);
     for (const e of BUILTIN_ENTRIES) {
       const { origin: _o, ...raw } = e;
       const r = validateEntry(raw, e.name, { requireSha256: false, formats: WEIGHT_FORMATS, origin: 'builtin' });
       expect(r.problems).toEqual([]);
       expect(r.entry).toEqual(e);
-      expect(() => (e.task === 'detection' ? detectorConfig(e.arch) : resolveVariant(e.arch))).not.toThrow();
+      expect(() => (e.task === 'detection' ? detectorConfig(e.arch) : e.task === 'segmentation' ? segmenterConfig(e.arch) : resolveVariant(e.arch))).not.toThrow();
       expect(e.reference).toBeTruthy();
       if (e.top1 !== undefined) expect(e.top1Resolution).toBeGreaterThan(0);
     }

@@ -82,6 +82,23 @@ export function emitBackward(ctx: BackwardContext, node: GraphNode, dy: string):
     }
     case 'batchNorm':
       return batchNormBackward(ctx, node, dy);
+    case 'groupNorm': {
+      // y = gamma * xhat + beta with xhat normalised per (sample, group): the layer-norm gradient within each group,
+      // dx = invStd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma.
+      const { xhat, xhat4, invStd } = ctx.saved.get(node.name)! as { xhat: string; xhat4: string; invStd: string };
+      const c = node.channels;
+      if (ctx.trainable(node.params.bias)) ctx.addParamGrad(node.params.bias, e.reduceSum(dy, [0, 2, 3], false, `${h}/dbeta`));
+      if (ctx.trainable(node.params.weight)) ctx.addParamGrad(node.params.weight, e.reduceSum(e.mul(dy, xhat4, `${h}/dy_xhat`, dims), [0, 2, 3], false, `${h}/dgamma`));
+      if (!wantX) return;
+      const gd = e.shape(xhat);
+      const dxhat = e.mul(dy, e.reshape(node.params.weight, [c, 1, 1], `${h}/gamma`), `${h}/dxhat`, dims);
+      const dxg = e.reshape(dxhat, gd, `${h}/dxhat_grouped`);
+      const m1 = e.reduceMean(dxg, [2], true, `${h}/mean_dxhat`);
+      const m2 = e.reduceMean(e.mul(dxg, xhat, `${h}/dxhat_xhat`, gd), [2], true, `${h}/mean_dxhat_xhat`);
+      const inner = e.sub(e.sub(dxg, m1, `${h}/centred`, gd), e.mul(xhat, m2, `${h}/xhat_m2`, gd), `${h}/inner`, gd);
+      ctx.addGrad(x, e.reshape(e.mul(inner, invStd, `${h}/dx_grouped`, gd), dims, `${h}/dx`));
+      return;
+    }
     case 'activation':
       if (wantX) ctx.addGrad(x, activationGrad(e, node.fn, x, out, dy, h));
       return;

@@ -99,6 +99,22 @@ function emitNode(
       bnStats.push({ param: p.runningMean, tensor: flat(mean), momentum: node.momentum }, { param: p.runningVar, tensor: unbiased, momentum: node.momentum });
       return { centred, invStd, scale };
     }
+    case 'groupNorm': {
+      // Written out (not InstanceNormalization) so that the backward reads the normalised input and 1 / std.
+      const [N, C, H, W] = dims as [number, number, number, number];
+      const G = node.groups;
+      const gd = [N, G, (C / G) * H * W];
+      const xg = e.reshape(x[0]!, gd, `${out}/grouped`);
+      const mean = e.reduceMean(xg, [2], true, `${out}/mean`);
+      const centred = e.sub(xg, mean, `${out}/centred`, gd);
+      const sumSq = e.t('ReduceSumSquare', [centred], { axes: [2], keepdims: 1 }, `${out}/sumsq`, [N, G, 1]);
+      const variance = e.mul(sumSq, e.floatConst([1 / gd[2]!]), `${out}/var`, [N, G, 1]);
+      const invStd = e.t('Reciprocal', [e.t('Sqrt', [e.add(variance, e.floatConst([node.eps]), `${out}/var_eps`, [N, G, 1])], undefined, `${out}/std`, [N, G, 1])], undefined, `${out}/inv_std`, [N, G, 1]);
+      const xhat = e.mul(centred, invStd, `${out}/xhat`, gd);
+      const xhat4 = e.reshape(xhat, dims, `${out}/xhat4`);
+      e.affine(xhat4, node.params.weight, node.params.bias, C, out, out);
+      return { xhat, xhat4, invStd };
+    }
     case 'dropout':
     case 'dropPath': {
       if (node.rate === 0 || o.inference) {

@@ -4,6 +4,7 @@ import {
   classificationLoss,
   float32Tensor,
   type Graph,
+  inferShapes,
   InvalidSpecError,
   learningRate,
   type LossSpec,
@@ -263,16 +264,15 @@ export class OnnxTrainSession implements TrainSession {
       const classes = this.graphOutputChannels(term.output);
       const data = targets[term.target]!.data as BigInt64Array;
       for (const l of data)
-        if ((l < 0n || l >= BigInt(classes)) && (term.ignoreIndex === undefined || l !== BigInt(term.ignoreIndex)))
+        if ((l < 0n || (Number.isFinite(classes) && l >= BigInt(classes))) && (term.ignoreIndex === undefined || l !== BigInt(term.ignoreIndex)))
           throw new InputError(`target "${term.target}" holds label ${l}, outside [0, ${classes}) for output "${term.output}"`);
     }
   }
 
   private graphOutputChannels(output: string): number {
-    const node = this.graph.nodes.find((n) => n.name === output)!;
-    if (node.kind === 'dense') return node.outFeatures;
-    if (node.kind === 'conv2d' || node.kind === 'convTranspose') return node.outChannels;
-    return Number.POSITIVE_INFINITY;
+    // Channels of the output whatever node produces it (a segmenter's logits come out of a resize).
+    const c = inferShapes(this.graph).get(output)?.[1];
+    return typeof c === 'number' ? c : Number.POSITIVE_INFINITY;
   }
 
   /** Share of the batch whose largest logit is its label (classification); NaN for other losses. */

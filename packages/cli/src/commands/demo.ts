@@ -5,7 +5,7 @@ import { formatTable } from '../table.js';
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'offline: the embedded models classify fresh shape images and detect shapes in fresh scenes, on ONNX Runtime and TensorFlow.js',
+  summary: 'offline: the embedded models classify fresh shape images, detect and segment shapes in fresh scenes, on ONNX Runtime and TensorFlow.js',
   usage: 'effnet demo [--count 12] [--scenes 6] [--seed N] [--out effnet-demo]',
   options: {
     count: { type: 'number', integer: true, min: 1, max: 1000, default: 12, valueName: 'N', description: 'images to classify' },
@@ -80,6 +80,7 @@ async function demo(values: { count: number; scenes: number; seed?: number; out:
     await tfjs.dispose();
   }
   if (values.scenes > 0) await detectionDemo(dir, values.scenes, seed, io);
+  await segmentationDemo(dir, seed, io);
   out('');
   out('Real photos need an ImageNet model, which is downloaded once (network needed), then works offline:');
   out('  npx effnet pull efficientnet_b0.ra_in1k');
@@ -154,6 +155,39 @@ async function detectionDemo(dir: string, count: number, seed: number, io: Io): 
     out(`the backends agree on ${agree}/${count} scenes`);
     const sheet = await contactSheetPng(drawn, join(dir, 'detections.png'), { columns: Math.min(6, count), thumbSize: 128, title: `effnet-shapes-det on ONNX Runtime, seed ${seed}` });
     out(`wrote ${sheet.file} and ${count} scene${count === 1 ? '' : 's'} with boxes in ${join(dir, 'detections')}`);
+  } finally {
+    await onnx.dispose();
+    await tfjs.dispose();
+  }
+}
+
+/** The embedded segmenter on fresh generated scenes, on both backends: mIoU, agreement, and an overlay contact sheet. */
+async function segmentationDemo(dir: string, seed: number, io: Io): Promise<void> {
+  const { contactSheetPng, generateShapeScene, overlayMask, Registry, Segmenter, SegmentationConfusion } = { ...(await import('@effnet/tasks')), ...(await import('@effnet/zoo')) };
+  if (!(await Registry.load()).find('effnet-shapes-seg')) return;
+  const scenes = Array.from({ length: 6 }, (_, i) => generateShapeScene(seed + 1, i, { size: 64 }));
+  const images = scenes.map((s) => s.image);
+  const onnx = await Segmenter.load('effnet-shapes-seg', { backend: 'onnx', device: 'cpu' });
+  const tfjs = await Segmenter.load('effnet-shapes-seg', { backend: 'tfjs', device: 'auto' });
+  try {
+    const a = await onnx.segmentImages(images);
+    const b = await tfjs.segmentImages(images);
+    const score = (masks: Uint8Array[]) => {
+      const cm = new SegmentationConfusion(onnx.classes.length);
+      masks.forEach((m, i) => cm.add(scenes[i]!.mask.data, m));
+      return cm.metrics().mIoU;
+    };
+    let same = 0;
+    let total = 0;
+    a.forEach((r, i) => r.mask.forEach((v, k) => ((total++, v === b[i]!.mask[k] && same++))));
+    io.out('');
+    io.out(`effnet-shapes-seg on ${scenes.length} fresh scenes: mIoU ${(100 * score(a.map((r) => r.mask))).toFixed(1)}% on ONNX Runtime, ${(100 * score(b.map((r) => r.mask))).toFixed(1)}% on TensorFlow.js; the backends agree on ${((100 * same) / total).toFixed(2)}% of the pixels`);
+    const tiles = scenes.flatMap((s, i) => [
+      { ...s.image, caption: 'scene' },
+      { ...overlayMask(s.image, a[i]!.mask), caption: Object.keys(a[i]!.areas).filter((c) => c !== 'background').join(', ') || '(none)' },
+    ]);
+    const sheet = await contactSheetPng(tiles, join(dir, 'segmentation-overlays.png'), { columns: 4, thumbSize: 128, title: `effnet-shapes-seg on ONNX Runtime, seed ${seed + 1}` });
+    io.out(`wrote ${sheet.file}`);
   } finally {
     await onnx.dispose();
     await tfjs.dispose();

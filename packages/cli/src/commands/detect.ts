@@ -9,7 +9,7 @@ import { BACKEND_OPTIONS, FORCE_OPTION, MODEL_OPTIONS } from './common.js';
 const round = (v: number, digits: number) => Number(v.toFixed(digits));
 
 /** A file name in `dir` for an image's drawing: its own name as .png, numbered when two images share it. */
-function drawingName(file: string, taken: Set<string>): string {
+export function drawingName(file: string, taken: Set<string>): string {
   const stem = basename(file, extname(file)) || 'image';
   let name = `${stem}.png`;
   for (let k = 2; taken.has(name); k++) name = `${stem}-${k}.png`;

@@ -8,7 +8,7 @@ export const evalCommand = defineCommand({
   summary: 'accuracy, per-class precision/recall/F1 and the confusion matrix on an image folder',
   usage: 'effnet eval --data DIR --model M [--json] [--heatmap FILE.png]',
   options: {
-    task: { type: 'string', choices: ['classification', 'detection'], default: 'classification', valueName: 'TASK', description: 'classification (an ImageFolder) or detection (a COCO directory: the 12 COCO numbers)' },
+    task: { type: 'string', choices: ['classification', 'detection', 'segmentation'], default: 'classification', valueName: 'TASK', description: 'classification (an ImageFolder), detection (a COCO directory: the 12 COCO numbers) or segmentation (images/ + masks/: mIoU)' },
     data: { type: 'string', required: true, valueName: 'DIR', description: "classification: an ImageFolder whose class folders are named as the model's classes; detection: annotations.json + images" },
     model: { type: 'string', valueName: 'M', description: 'a checkpoint (training output directory, .json or .safetensors) or a zoo entry' },
     weights: { type: 'string', valueName: 'CKPT', description: 'the same as --model (kept for scripts)' },
@@ -18,12 +18,13 @@ export const evalCommand = defineCommand({
     plot: { type: 'string', valueName: 'FILE', description: 'detection: also write precision-recall curves as a PNG' },
     ...FORCE_OPTION,
   },
-  examples: ['effnet eval --data photos/val --model runs/photos', 'effnet eval --data photos/val --model runs/photos --heatmap confusion.png', 'effnet eval --task detection --data scenes/val --model runs/det --plot pr.png'],
+  examples: ['effnet eval --data photos/val --model runs/photos', 'effnet eval --data photos/val --model runs/photos --heatmap confusion.png', 'effnet eval --task detection --data scenes/val --model runs/det --plot pr.png', 'effnet eval --task segmentation --data scenes/val --weights runs/seg --json'],
   async run({ values: v }, io) {
     const { evaluate } = await import('@effnet/tasks');
     const model = v.model ?? v.weights;
     if (!model) throw new UsageError('effnet eval needs --model (a checkpoint or zoo entry); see effnet eval --help');
     if (v.task === 'detection') return evalDetection(model, v, io);
+    if (v.task === 'segmentation') return evalSegmentation(model, v, io);
     if (v.plot) throw new UsageError('effnet eval: --plot is for --task detection (classification writes --heatmap)');
     if (v.heatmap) await checkOutputFile(v.heatmap, { force: v.force, flag: '--heatmap' });
     const r = await evaluate({ data: v.data, model, backend: v.backend as 'onnx' | 'tfjs', device: v.device as never, heatmap: v.heatmap });
@@ -68,5 +69,20 @@ async function evalDetection(model: string, v: { data: string; backend: string; 
   io.out('');
   io.out(formatTable(['id', 'category', 'AP', 'AP50'], r.perClass.map((c) => [String(c.categoryId), c.name, fmt(c.AP), fmt(c.AP50)])));
   if (r.plot) io.out(`\nwrote ${r.plot}`);
+  return 0;
+}
+
+async function evalSegmentation(model: string, v: { data: string; backend: string; device?: string; json: boolean; plot?: string; heatmap?: string }, io: Io): Promise<number> {
+  const { evaluateSegmenter } = await import('@effnet/tasks');
+  if (v.heatmap || v.plot) throw new UsageError('effnet eval: --heatmap and --plot are for classification and detection');
+  const r = await evaluateSegmenter({ data: v.data, model, backend: v.backend as 'onnx' | 'tfjs', device: v.device as never });
+  if (v.json) {
+    io.out(JSON.stringify({ mIoU: r.mIoU, pixelAccuracy: r.pixelAccuracy, perClass: r.perClass, images: r.images, pixels: r.pixels, classes: r.classes, confusion: r.confusion }, null, 2));
+    return 0;
+  }
+  const pct = (x: number | null) => (x === null || Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+  io.out(`mIoU ${pct(r.mIoU)}, pixel accuracy ${pct(r.pixelAccuracy)} on ${r.images} images (${r.pixels} labelled pixels; 255 ignored)`);
+  io.out('');
+  io.out(formatTable(['class', 'IoU'], r.perClass.map((c) => [c.class, pct(c.iou)])));
   return 0;
 }

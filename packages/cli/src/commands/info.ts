@@ -2,6 +2,7 @@ import {
   analyzeGraph,
   buildEfficientDet,
   buildEfficientNet,
+  buildSegmenter,
   checkNumber,
   compound,
   detectorConfig,
@@ -9,7 +10,9 @@ import {
   type EfficientNetSpec,
   InvalidSpecError,
   isDetectorName,
+  isSegmenterName,
   resolveVariant,
+  segmenterConfig,
   specFor,
 } from '@effnet/core';
 import { defineCommand } from '../args.js';
@@ -45,6 +48,27 @@ export function detectorInfo(o: InfoOptions & { variant: string }) {
     anchors: { scales: c.numScales, aspectRatios: c.aspectRatios, anchorScale: c.anchorScale },
     fpn: { channels: c.fpnChannels, cells: c.fpnCellRepeats, fusion: c.fusion, act: c.act },
     head: { repeats: c.boxClassRepeats },
+    outputs: a.outputs,
+    endpoints: a.endpoints.map((e) => ({ name: e.name, node: e.node, stride: e.stride, channels: e.channels, shape: e.shape })),
+  };
+}
+
+/** A segmenter: decoder, encoder, exact parameter count (smp's), MACs, logits and encoder features at --resolution (512). */
+export function segmenterInfo(o: InfoOptions & { variant: string }) {
+  if (o.phi !== undefined) throw new InvalidSpecError('--phi', o.phi, `nothing with a segmenter; name its encoder instead (${o.variant.split('_')[0]}_efficientnet_phi${o.phi})`);
+  const c = segmenterConfig(o.variant);
+  const resolution = o.resolution ?? 512;
+  const graph = buildSegmenter(c, { numClasses: o.numClasses, inputResolution: resolution });
+  const a = analyzeGraph(graph);
+  return {
+    variant: c.name,
+    task: 'segmentation' as const,
+    resolution,
+    params: a.params,
+    macs: a.macs,
+    decoder: c.decoder,
+    encoder: c.encoder,
+    numClasses: o.numClasses ?? 1,
     outputs: a.outputs,
     endpoints: a.endpoints.map((e) => ({ name: e.name, node: e.node, stride: e.stride, channels: e.channels, shape: e.shape })),
   };
@@ -100,7 +124,19 @@ export function infoText(o: InfoOptions): string {
       formatTable(['endpoint', 'node', 'stride', 'channels', 'shape'], d.endpoints.map((e) => [e.name, e.node, e.stride, e.channels, `[${e.shape.join(', ')}]`])),
     ].join('\n');
   }
-  if (o.numClasses !== undefined) throw new InvalidSpecError('--num-classes', o.numClasses, 'a detector name (classifiers report their 1000-class ImageNet head)');
+  if (o.variant && isSegmenterName(o.variant)) {
+    const d = segmenterInfo({ ...o, variant: o.variant });
+    if (o.json) return JSON.stringify(d, null, 2);
+    return [
+      `${d.variant} at ${d.resolution}x${d.resolution}: ${d.params.toLocaleString('en-US')} params (${humanCount(d.params)}), ${d.macs.toLocaleString('en-US')} MACs (${humanCount(d.macs)})`,
+      `decoder ${d.decoder.kind} (as smp's), encoder ${d.encoder} at output stride ${d.decoder.outputStride}, ${d.numClasses} classes`,
+      '',
+      formatTable(['output', 'shape'], Object.entries(d.outputs).map(([k, v]) => [k, `[${v.join(', ')}]`])),
+      '',
+      formatTable(['endpoint', 'node', 'stride', 'channels', 'shape'], d.endpoints.map((e) => [e.name, e.node, e.stride, e.channels, `[${e.shape.join(', ')}]`])),
+    ].join('\n');
+  }
+  if (o.numClasses !== undefined) throw new InvalidSpecError('--num-classes', o.numClasses, 'a detector or segmenter name (classifiers report their 1000-class ImageNet head)');
   const info = modelInfo(o);
   if (o.json) return JSON.stringify(info, null, 2);
   const lines = [
@@ -116,16 +152,16 @@ export function infoText(o: InfoOptions): string {
 
 export const infoCommand = defineCommand({
   name: 'info',
-  summary: 'stages, endpoints, parameters and MACs of a variant or detector',
-  usage: 'effnet info <variant|detector> [--resolution N] [--phi X] [--num-classes N] [--json]',
-  positionals: { name: '<variant|detector>', description: 'a variant (effnet variants) or a detector (tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3, efficientdet_phi<X>); optional with --phi', max: 1 },
+  summary: 'stages, endpoints, parameters and MACs of a variant, detector or segmenter',
+  usage: 'effnet info <variant|detector|segmenter> [--resolution N] [--phi X] [--num-classes N] [--json]',
+  positionals: { name: '<variant|detector|segmenter>', description: 'a variant (effnet variants), a detector (tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3, efficientdet_phi<X>) or a segmenter (unet_, fpn_ or deeplabv3plus_<variant>); optional with --phi', max: 1 },
   options: {
     resolution: { type: 'number', integer: true, min: 1, max: 8192, valueName: 'N', description: 'analyse at N x N pixels instead of the variant\'s resolution' },
     phi: { type: 'number', min: -20, max: 20, valueName: 'X', description: "compound-scale the variant's base (B0 by default) by phi; negative: --phi=-1" },
-    'num-classes': { type: 'number', integer: true, min: 1, max: 100000, valueName: 'N', description: "detectors: the class net's classes (default 90, COCO's ids)" },
+    'num-classes': { type: 'number', integer: true, min: 1, max: 100000, valueName: 'N', description: "detectors: the class net's classes (default 90, COCO's ids); segmenters: the head's (default 1)" },
     json: { type: 'boolean', description: 'print JSON instead of tables' },
   },
-  examples: ['effnet info efficientnet_b3 --json', 'effnet info --phi=-2 --resolution 128', 'effnet info tf_efficientdet_d0 --num-classes 3 --json'],
+  examples: ['effnet info efficientnet_b3 --json', 'effnet info --phi=-2 --resolution 128', 'effnet info tf_efficientdet_d0 --num-classes 3 --json', 'effnet info unet_efficientnet_b0 --num-classes 3 --json'],
   async run({ values, positionals }, io) {
     io.out(infoText({ variant: positionals[0], resolution: values.resolution, phi: values.phi, numClasses: values['num-classes'], json: values.json }));
     return 0;

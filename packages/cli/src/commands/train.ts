@@ -31,11 +31,12 @@ export const trainCommand = defineCommand({
   summary: 'fine-tune (or train from scratch) on your images; --find-lr suggests a learning rate',
   usage: 'effnet train --data DIR --model M --epochs N [options]',
   options: {
-    task: { type: 'string', choices: ['classification', 'detection'], default: 'classification', valueName: 'TASK', description: 'what the model learns: classes of images, or boxes (COCO data)' },
-    data: { type: 'string', required: true, valueName: 'DIR', description: 'classification: an ImageFolder (a sub-directory of images per class); detection: a COCO directory (annotations.json + images)' },
+    task: { type: 'string', choices: ['classification', 'detection', 'segmentation'], default: 'classification', valueName: 'TASK', description: 'what the model learns: classes of images, boxes (COCO data), or a class per pixel (index masks)' },
+    data: { type: 'string', required: true, valueName: 'DIR', description: 'classification: an ImageFolder (a sub-directory of images per class); detection: a COCO directory (annotations.json + images); segmentation: DIR/images/* + DIR/masks/<stem>.png (index PNGs, 255 = ignore) [+ classes.txt]' },
     val: { type: 'string', valueName: 'DIR', description: 'separate validation data of the same kind (default: a seeded 10% split of --data)' },
     model: { type: 'string', required: true, valueName: 'M', description: 'where to start: a zoo entry (pretrained), a checkpoint, or an architecture (from scratch)' },
-    backbone: { type: 'string', valueName: 'M', description: 'detection from an architecture: a classifier (zoo entry or checkpoint) whose trunk starts the backbone' },
+    backbone: { type: 'string', valueName: 'M', description: 'detection (and segmentation: the encoder) from an architecture: a classifier (zoo entry or checkpoint) whose trunk starts the backbone' },
+    loss: { type: 'string', choices: ['ce', 'dice', 'ce+dice'], valueName: 'LOSS', description: "segmentation: cross-entropy (ignore 255, default), smp's multiclass Dice, or their sum" },
     epochs: { type: 'number', integer: true, min: 1, max: 100000, required: true, valueName: 'N', description: 'epochs to train (in total, with --resume)' },
     batch: { type: 'number', integer: true, min: 1, max: 4096, valueName: 'N', description: 'images per step (default 32)' },
     backend: { type: 'string', choices: TRAINING_BACKENDS, default: 'auto', valueName: 'NAME', description: 'where training runs (auto: ONNX Runtime, the fastest here)' },
@@ -69,10 +70,11 @@ export const trainCommand = defineCommand({
     'effnet train --data photos/ --model efficientnet_b0.ra_in1k --epochs 10 --freeze stages:2 --optimizer adam --lr 3e-4',
     'effnet train --data digits/ --model effnet-shapes --epochs 1 --find-lr --out runs/digits',
     'effnet train --task detection --data scenes/ --model effnet-shapes-det --epochs 10 --out runs/det',
+    'effnet train --task segmentation --data scenes/ --model effnet-shapes-seg --loss ce+dice --epochs 10 --out runs/seg',
     'effnet train --data photos/ --model effnet-shapes --epochs 12 --out runs/photos --resume',
   ],
   async run({ values: v }, io) {
-    const { fineTune, fineTuneDetector, findLearningRate, describeRecipe } = await import('@effnet/tasks');
+    const { fineTune, fineTuneDetector, fineTuneSegmenter, findLearningRate, describeRecipe } = await import('@effnet/tasks');
     const options = {
       data: v.data,
       val: v.val,
@@ -116,7 +118,17 @@ export const trainCommand = defineCommand({
       io.out(`validation AP ${(m.AP ?? Number.NaN).toFixed(3)}, AP50 ${(m.AP50 ?? Number.NaN).toFixed(3)}  (classes: ${r.card.classes.join(', ')})`);
       return 0;
     }
-    if (v.backbone !== undefined) throw new UsageError('effnet train: --backbone is for detection (a classifier starts from --model)');
+    if (v.task === 'segmentation') {
+      if (v['find-lr']) throw new UsageError('effnet train: --find-lr is for classification (for now); pass --lr to a segmentation run');
+      if (v.freeze !== 'none' && v.freeze !== 'encoder') throw new UsageError(`invalid --freeze: "${v.freeze}" (segmentation: encoder or none)`);
+      const r = await fineTuneSegmenter({ ...options, encoder: v.backbone, freeze: v.freeze as 'none' | 'encoder', loss: v.loss as 'ce' | 'dice' | 'ce+dice' | undefined });
+      const m = r.card.metrics ?? {};
+      io.out(`wrote ${join(r.out, 'model.safetensors')} and model.json (epoch ${r.card.epoch}${r.stoppedEarly ? ', stopped early: no better validation mIoU' : ''}); best.safetensors holds the best validation mIoU; training-curves.png`);
+      io.out(`validation mIoU ${(m.mIoU ?? Number.NaN).toFixed(3)}, pixel accuracy ${(m.pixelAccuracy ?? Number.NaN).toFixed(3)}  (classes: ${r.card.classes.join(', ')})`);
+      return 0;
+    }
+    if (v.loss !== undefined) throw new UsageError('effnet train: --loss is for segmentation');
+    if (v.backbone !== undefined) throw new UsageError('effnet train: --backbone is for detection and segmentation (a classifier starts from --model)');
     if (v['find-lr']) {
       const r = await findLearningRate({ ...options, steps: v['lr-steps'] });
       io.out(`suggested learning rate ${r.suggested.toExponential(1)} (steepest descent of the loss over ${r.points.length} steps); wrote ${r.plot}`);

@@ -8,13 +8,15 @@ export const IGNORED_WEIGHTS = /(^|\.)num_batches_tracked$/;
 
 /**
  * Recognises a foreign naming scheme among unexpected names and says which format to declare. `detector`: the graph
- * is an EfficientDet, so effdet's names are its own.
+ * is an EfficientDet, so effdet's names are its own; `segmenter`: the graph is a segmenter, so smp's are.
  */
-export function namingHint(unexpected: readonly string[], detector = false): string | undefined {
+export function namingHint(unexpected: readonly string[], detector = false, segmenter = false): string | undefined {
   const share = (re: RegExp) => unexpected.filter((n) => re.test(n)).length / Math.max(1, unexpected.length);
   if (share(/^features\.\d+\./) > 0.5) return 'hint: these look like torchvision names; load them with weights format "torchvision"';
   if (share(/^(stem_conv|block\d+[a-z]_|top_conv|predictions)/) > 0.5) return 'hint: these look like Keras names; convert them with the zoo\'s Keras converter';
   if (!detector && share(/^(backbone|fpn|class_net|box_net)\./) > 0.5) return 'hint: these look like effdet (EfficientDet) names: a detector\'s weights; use a detector model such as tf_efficientdet_d0 with weights format "effdet"';
+  if (!segmenter && share(/^(encoder|decoder|segmentation_head)\./) > 0.5)
+    return 'hint: these look like smp (segmentation_models_pytorch) names: a segmenter\'s weights; use a segmenter model such as unet_efficientnet_b0 with weights format "smp"';
   if (share(/^(model\.|module\.)/) > 0.5) return 'hint: the names carry a "model."/"module." prefix (a wrapped or DataParallel model); strip it first';
   return undefined;
 }
@@ -51,7 +53,7 @@ export function bindWeights(graph: Graph, weights: TensorMap, o: BindOptions = {
     out.set(p.name, t.dtype === 'float32' ? t : float32Tensor([...t.shape], toFloat32(t)));
   }
   const unexpected = [...weights.keys()].filter((k) => !declared.has(k) && !ignore.test(k));
-  if (missing.length || unexpected.length || misshaped.length) throw new WeightMismatchError(missing, unexpected, misshaped, namingHint(unexpected, graph.metadata.task === 'detection'));
+  if (missing.length || unexpected.length || misshaped.length) throw new WeightMismatchError(missing, unexpected, misshaped, namingHint(unexpected, graph.metadata.task === 'detection', graph.metadata.task === 'segmentation'));
   if (!o.allowNonFinite)
     for (const [name, t] of out) {
       const bad = firstNonFinite(t.data as Float32Array);

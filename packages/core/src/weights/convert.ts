@@ -7,9 +7,10 @@ import { fromTorchvision } from './torchvision.js';
 /**
  * How the tensors in a weight file are named. timm (and its tf_* ports) use the canonical names already, and so does
  * effdet for detectors: a detector's canonical names are effdet's state_dict names (`backbone.*` timm's, `fpn.*`,
- * `class_net.*`, `box_net.*`).
+ * `class_net.*`, `box_net.*`), and smp (segmentation_models_pytorch) for segmenters: `encoder.*` (timm's names),
+ * `decoder.*`, `segmentation_head.*`.
  */
-export const WEIGHT_NAMINGS = ['effnet', 'timm', 'torchvision', 'keras', 'effdet'] as const;
+export const WEIGHT_NAMINGS = ['effnet', 'timm', 'torchvision', 'keras', 'effdet', 'smp'] as const;
 export type WeightNaming = (typeof WEIGHT_NAMINGS)[number];
 
 /**
@@ -21,6 +22,7 @@ export function toCanonicalNames(naming: WeightNaming, spec: EfficientNetSpec, t
     case 'effnet':
     case 'timm':
     case 'effdet':
+    case 'smp':
       return tensors;
     case 'torchvision':
       return fromTorchvision(spec, tensors);

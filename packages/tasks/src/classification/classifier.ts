@@ -56,7 +56,10 @@ export class Classifier {
       const tag = (await Registry.load()).find(ref.row.name)?.name;
       throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use ${tag ? `a zoo entry such as ${tag}` : 'a zoo entry'} (effnet zoo list) or a checkpoint`);
     }
-    if (ref.kind === 'detector' || ref.entry.task === 'detection') throw new InvalidSpecError('model', model, 'a classifier: this is a detector (use effnet detect / Detector.load)');
+    if (ref.kind === 'detector' || ref.kind === 'segmenter' || (ref.entry.task ?? 'classification') !== 'classification') {
+      const task = ref.kind === 'detector' ? 'detection' : ref.kind === 'segmenter' ? 'segmentation' : ref.entry.task;
+      throw new InvalidSpecError('model', model, `a classifier: this is a ${task} model (use ${task === 'detection' ? 'effnet detect / Detector.load' : 'effnet segment / Segmenter.load'})`);
+    }
     const m = await loadPretrained(ref.entry.name, { backend: o.backend ?? 'onnx', device: o.device, threads: o.threads, weightsKey: o.weightsKey });
     const labels = labelsOrIndices(m.labels, m.numClasses);
     return new Classifier(m.runner, m.preprocessing, labels, model, () => m.dispose());

@@ -24,7 +24,7 @@ import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
-import { defaultTrainingDevice, runTrainingLoop, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { defaultTrainingDevice, runTrainingLoop, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from './model-card.js';
 
@@ -88,7 +88,7 @@ async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Sta
   const ref = await resolveModel(o.model);
   switch (ref.kind) {
     case 'onnx':
-      throw new TrainingError(`"${o.model}" is an exported ONNX file, which holds inference weights only (BatchNorm folded); train from the checkpoint or zoo entry it was exported from`);
+      throw onnxNotTrainable(o.model);
     case 'checkpoint': {
       const ck = await loadCheckpoint(ref.path);
       const same = ck.card.classes.join('\n') === classes.join('\n');
@@ -105,6 +105,8 @@ async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Sta
     }
     case 'detector':
       throw new TrainingError(`"${o.model}" is a detector; fine-tune detectors with effnet train --task detection`);
+    case 'segmenter':
+      throw new TrainingError(`"${o.model}" is a segmenter; train segmenters with effnet train --task segmentation`);
   }
 }
 

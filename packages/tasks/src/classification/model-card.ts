@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { buildEfficientDet, buildEfficientNet, type EfficientDetConfig, type EfficientNetSpec, EffnetError, type Graph, readWeightFile, type TensorMap, validateDetectorConfig, validateSpec, writeFileAtomic, writeSafetensors } from '@effnet/core';
+import { buildEfficientDet, buildEfficientNet, buildSegmenter, type EfficientDetConfig, type SegmenterConfig, segmenterConfig, type EfficientNetSpec, EffnetError, type Graph, readWeightFile, type TensorMap, validateDetectorConfig, validateSpec, writeFileAtomic, writeSafetensors } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
 
 export const MODEL_CARD_FORMAT = 'effnet-model-card@1';
@@ -20,6 +20,8 @@ export interface ModelCard {
   spec: EfficientNetSpec;
   /** Detection: the detector the graph is built from (its class count is `classes.length`). */
   detector?: EfficientDetConfig;
+  /** Segmentation: the segmenter the graph is built from (its head has `classes.length` outputs). */
+  segmenter?: SegmenterConfig;
   /** Detection: each class's COCO category (id and name), in class order. */
   categories?: { id: number; name: string }[];
   classes: string[];
@@ -68,6 +70,7 @@ export function checkCard(raw: unknown, file: string): ModelCard {
     if (card[f] === undefined) throw new CheckpointError(`${file}: field "${f}" is missing`);
   if (card.task !== undefined && !['classification', 'detection', 'segmentation'].includes(card.task)) throw new CheckpointError(`${file}: task "${card.task}" is not classification, detection or segmentation`);
   if (card.task === 'detection' && !card.detector) throw new CheckpointError(`${file}: a detection card needs "detector" (the detector config)`);
+  if (card.task === 'segmentation' && !card.segmenter) throw new CheckpointError(`${file}: a segmentation card needs "segmenter" (the segmenter config)`);
   try {
     validateSpec(card.spec);
     if (card.detector) validateDetectorConfig(card.detector);
@@ -144,6 +147,9 @@ export function cardGraph(card: ModelCard, inputResolution: number | [number, nu
       return buildEfficientDet(card.detector!, { numClasses: card.classes.length, inputResolution });
     case 'classification':
       return buildEfficientNet(card.spec, { numClasses: card.classes.length, inputResolution });
+    case 'segmentation':
+      // The decoder row is the card's (as trained); the name gives the encoder.
+      return buildSegmenter({ ...segmenterConfig(card.segmenter!.name), decoder: card.segmenter!.decoder }, { numClasses: card.classes.length, inputResolution });
     default:
       throw new CheckpointError(`checkpoint "${card.name}": task "${card.task}" is not supported by this version of effnet`);
   }

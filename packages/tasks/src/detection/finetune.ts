@@ -27,7 +27,7 @@ import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } fro
 import type { RgbImage } from '../images/decode.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
-import { defaultTrainingDevice, runTrainingLoop, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { defaultTrainingDevice, runTrainingLoop, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { detectorAnchors } from './anchors.js';
 import { detectionTrainTransform, imageInfoFor, resizePad } from './augment-boxes.js';
@@ -107,7 +107,7 @@ async function startingPoint(o: FineTuneDetectorOptions, names: string[]): Promi
   const ref = await resolveModel(o.model);
   switch (ref.kind) {
     case 'onnx':
-      throw new TrainingError(`"${o.model}" is an exported ONNX file, which holds inference weights only (BatchNorm folded); train from the checkpoint or zoo entry it was exported from`);
+      throw onnxNotTrainable(o.model);
     case 'checkpoint':
       return fromCheckpoint(ref.path, false);
     case 'pretrained': {
@@ -120,6 +120,8 @@ async function startingPoint(o: FineTuneDetectorOptions, names: string[]): Promi
       if (o.backbone === undefined) return { ...base, weights: null, base: 'random' };
       return { ...base, weights: await backboneWeights(o.backbone, ref.config), base: `${ref.name} on ${o.backbone}`, newHeads: true };
     }
+    case 'segmenter':
+      throw new TrainingError(`"${o.model}" is a segmenter; a detector starts from a detector (e.g. tf_efficientdet_d0, efficientdet_phi-3) or a detector checkpoint`);
     case 'variant':
       throw new TrainingError(`"${o.model}" is a classifier architecture; a detector starts from a detector (e.g. tf_efficientdet_d0, efficientdet_phi-3) or a detector checkpoint`);
   }

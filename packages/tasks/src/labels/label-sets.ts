@@ -1,4 +1,5 @@
 import { EffnetError } from '@effnet/core';
+import { SCENE_CLASSES } from '../data/scenes.js';
 import { SHAPE_CLASSES } from '../data/shapes.js';
 import { COCO_90_LABELS } from './coco-90.js';
 import { IMAGENET_LABELS } from './imagenet-1k.js';
@@ -6,7 +7,7 @@ import { IMAGENET_LABELS } from './imagenet-1k.js';
 export { COCO_90_LABELS, IMAGENET_LABELS };
 
 /** Label sets known by name (a registry entry's `labels` field). */
-export const LABEL_SETS: Readonly<Record<string, readonly string[]>> = Object.freeze({ 'imagenet-1k': IMAGENET_LABELS, 'effnet-shapes': SHAPE_CLASSES, 'coco-90': COCO_90_LABELS });
+export const LABEL_SETS: Readonly<Record<string, readonly string[]>> = Object.freeze({ 'imagenet-1k': IMAGENET_LABELS, 'effnet-shapes': SHAPE_CLASSES, 'effnet-shapes-seg': SCENE_CLASSES, 'coco-90': COCO_90_LABELS });
 
 /** A label set name effnet has no class names for. */
 export class UnknownLabelSetError extends EffnetError {

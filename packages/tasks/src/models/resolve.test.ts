@@ -1,11 +1,27 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildEfficientDet, buildEfficientNet, detectorConfig, randomWeights, specFor, WeightMismatchError, writeSafetensors } from '@effnet/core';
+import { buildEfficientDet, buildEfficientNet, buildSegmenter, detectorConfig, randomWeights, segmenterConfig, specFor, WeightMismatchError, writeSafetensors } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
 import { detectorForFile, loadModelWeights, resolveModel } from './resolve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'effnet-resolve-'));
+
+describe('resolving segmenters', () => {
+  it('<decoder>_<variant> is a segmenter: random with --num-classes, or a weight file in smp names with its classes', async () => {
+    expect(await resolveModel('fpn_efficientnet_b0')).toMatchObject({ kind: 'segmenter', config: { name: 'fpn_efficientnet_b0', encoder: 'efficientnet_b0' } });
+    const random = await loadModelWeights('unet_efficientnet_phi-3', { numClasses: 4, inputResolution: 64 });
+    expect(random).toMatchObject({ random: true, segmenter: { decoder: { kind: 'unet' } }, preprocessing: { inputSize: 64, cropMode: 'squash' } });
+    expect(random.graph.metadata.numClasses).toBe(4);
+    const file = join(dir, 'smp-unet.safetensors');
+    await writeSafetensors(file, randomWeights(buildSegmenter(segmenterConfig('unet_efficientnet_phi-3'), { numClasses: 5 }), 3));
+    const m = await loadModelWeights('unet_efficientnet_phi-3', { weights: file, weightsFormat: 'smp', inputResolution: 64 });
+    expect(m.graph.metadata.numClasses).toBe(5);
+    await expect(loadModelWeights('unet_efficientnet_phi-3', { weights: file, weightsFormat: 'smp', numClasses: 3 })).rejects.toThrow(/--num-classes.*5, the classes of/);
+    await expect(loadModelWeights('fpn_efficientnet_phi-3', { weights: file, weightsFormat: 'smp' })).rejects.toThrow(WeightMismatchError);
+    await expect(loadModelWeights('unet_efficientnet_phi-3', { weights: file, weightsFormat: 'torchvision' })).rejects.toThrow(/effnet or smp for a segmenter/);
+  });
+});
 
 describe('resolving detectors', () => {
   it('an architecture name is a detector, a .coco name a detection zoo entry', async () => {

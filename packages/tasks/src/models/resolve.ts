@@ -5,8 +5,9 @@
  *      a checkpoint (a training output directory, its model.json, or a weight file with its card),
  *      or a detector's weight file in effdet's names (such as effdet's released .pth files), whose detector is found
  *      from its tensors;
- *   2. an architecture: a variant (efficientnet_b0, efficientnet_phi-3) or a detector (tf_efficientdet_d0): random
- *      weights unless a weight file is given, as timm's create_model without pretrained;
+ *   2. an architecture: a variant (efficientnet_b0, efficientnet_phi-3), a detector (tf_efficientdet_d0) or a
+ *      segmenter (unet_efficientnet_b0, fpn_*, deeplabv3plus_*): random weights unless a weight file is given, as
+ *      timm's create_model (smp's Unet(encoder_weights=None)) without pretrained;
  *   3. a zoo entry (efficientnet_b0.ra_in1k, effnet-shapes, tf_efficientdet_d0.coco): pulled, converted, pretrained.
  */
 import { stat } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import {
   bindDetectorWeights,
   buildEfficientDet,
+  buildSegmenter,
   buildEfficientNet,
   DETECTORS,
   detectorClassCount,
@@ -22,12 +24,16 @@ import {
   type EfficientDetConfig,
   isDetectorName,
   isDetectorStateDict,
+  isSegmenterName,
+  type SegmenterConfig,
+  segmenterConfig,
   classifierWidth,
   closestNames,
   type EfficientNetSpec,
   EffnetError,
   type Graph,
   InvalidSpecError,
+  bindWeights,
   randomWeights,
   readWeightFile,
   type WeightFile,
@@ -51,6 +57,7 @@ export type ModelRef =
   | { kind: 'onnx'; name: string; path: string }
   | { kind: 'variant'; name: string; row: VariantRow }
   | { kind: 'detector'; name: string; config: EfficientDetConfig }
+  | { kind: 'segmenter'; name: string; config: SegmenterConfig }
   | { kind: 'pretrained'; name: string; entry: RegistryEntry };
 
 /** A model name that is no path, variant or zoo entry. Lists the closest names of each kind. */
@@ -84,6 +91,7 @@ export async function resolveModel(name: string, o: ResolveOptions = {}): Promis
   if (typeof name !== 'string' || !name.trim()) throw new InvalidSpecError('model', name, 'a checkpoint path, a variant or a zoo entry name');
   if (await isPath(name)) return /\.onnx$/i.test(name) ? { kind: 'onnx', name, path: name } : { kind: 'checkpoint', name, path: name };
   if (isDetectorName(name)) return { kind: 'detector', name, config: detectorConfig(name) };
+  if (isSegmenterName(name)) return { kind: 'segmenter', name, config: segmenterConfig(name) };
   try {
     return { kind: 'variant', name, row: resolveVariant(name) };
   } catch (e) {
@@ -105,6 +113,8 @@ export interface LoadWeightsOptions extends ResolveOptions {
   weightsKey?: string;
   /** Static input size, [h, w], or null for any size; default the model's own (a checkpoint's trained size). */
   inputResolution?: number | [number, number] | null;
+  /** A segmenter architecture without weights: the head's classes (default 1, smp's); a weight file brings its own. */
+  numClasses?: number;
 }
 
 /** A model ready to compile: its graph and weights under canonical names, and what is known about it. */
@@ -114,6 +124,8 @@ export interface ModelWeights {
   spec: EfficientNetSpec;
   /** Present when the model is an EfficientDet. */
   detector?: EfficientDetConfig;
+  /** Present when the model is a segmenter. */
+  segmenter?: SegmenterConfig;
   graph: Graph;
   weights: TensorMap;
   /** true when the weights are a random initialisation (a variant without a weight file). */
@@ -160,6 +172,7 @@ async function fromCheckpoint(ref: ModelRef, path: string, o: LoadWeightsOptions
     ref,
     spec: ck.card.spec,
     ...(ck.card.task === 'detection' ? { detector: { ...ck.card.detector!, numClasses: ck.card.classes.length } } : {}),
+    ...(ck.card.task === 'segmentation' ? { segmenter: ck.card.segmenter! } : {}),
     graph: ck.graph,
     weights: ck.weights,
     random: false,
@@ -174,7 +187,7 @@ async function fromCheckpoint(ref: ModelRef, path: string, o: LoadWeightsOptions
 /** Resolves `name` and loads its graph and weights (not yet bound to a backend). */
 export async function loadModelWeights(name: string, o: LoadWeightsOptions = {}): Promise<ModelWeights> {
   const ref = await resolveModel(name, o);
-  const architecture = ref.kind === 'variant' || ref.kind === 'detector';
+  const architecture = ref.kind === 'variant' || ref.kind === 'detector' || ref.kind === 'segmenter';
   if (!architecture && o.weights !== undefined)
     throw new InvalidSpecError('--weights', o.weights, `nothing: "${name}" is ${{ checkpoint: 'a checkpoint', onnx: 'an ONNX file', pretrained: 'a zoo entry' }[ref.kind]} and brings its own weights`);
   if (!architecture && o.weightsFormat !== undefined)
@@ -207,10 +220,11 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
         ref,
         spec: w.spec,
         ...(w.detector ? { detector: w.detector } : {}),
+        ...(w.segmenter ? { segmenter: w.segmenter } : {}),
         graph: w.graph,
         weights: w.weights,
         random: false,
-        preprocessing: w.detector ? detectorInputSize(w.entry.preprocessing, w.graph) : w.entry.preprocessing,
+        preprocessing: w.detector ? detectorInputSize(w.entry.preprocessing, w.graph) : w.segmenter ? segmenterPreprocessing(w.segmenter, w.graph) : w.entry.preprocessing,
         labels: w.entry.labels,
         weightsFile: w.pulled.path,
         notes: w.notes,
@@ -218,6 +232,8 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
     }
     case 'detector':
       return loadDetector(ref, o);
+    case 'segmenter':
+      return loadSegmenter(ref, o);
     case 'variant': {
       const naming = checkWeightsFormat(o.weightsFormat);
       if (o.weights !== undefined) {
@@ -305,4 +321,35 @@ async function loadDetector(ref: Extract<ModelRef, { kind: 'detector' }>, o: Loa
     return { ref, spec, detector, graph, weights: randomWeights(graph), random: true, preprocessing, notes: [] };
   }
   return detectorFromFile(ref, detector, await readWeightFile(o.weights, { weightsKey: o.weightsKey }), o.weights, naming, o, []);
+}
+
+/** The class count of a segmenter's state_dict (smp's names): its head conv's outputs. */
+const SEGMENTATION_HEAD_BIAS = 'segmentation_head.0.bias';
+
+/** A segmentation model's preprocessing: the encoder's ImageNet mean/std, the whole image resized to the input size. */
+export function segmenterPreprocessing(config: SegmenterConfig, graph: Graph): Preprocessing {
+  const h = graph.inputs[0]?.height;
+  return { ...defaultPreprocessing(config.encoder), inputSize: typeof h === 'number' ? h : 512, cropMode: 'squash', cropPct: 1, interpolation: 'bilinear' };
+}
+
+/** A segmenter architecture: random (smp's init) with --num-classes, or a weight file in smp's (= canonical) names. */
+async function loadSegmenter(ref: Extract<ModelRef, { kind: 'segmenter' }>, o: LoadWeightsOptions): Promise<ModelWeights> {
+  const naming = checkWeightsFormat(o.weightsFormat);
+  if (naming !== 'effnet' && naming !== 'smp') throw new InvalidSpecError('--weights-format', naming, `effnet or smp for a segmenter (${ref.name})`);
+  if (o.weightsKey !== undefined && o.weights === undefined) throw new InvalidSpecError('--weights-key', o.weightsKey, 'given only with --weights <checkpoint.pth>');
+  const config = ref.config;
+  const spec = specFor(config.encoder);
+  const build = (numClasses?: number) => buildSegmenter(config, { inputResolution: o.inputResolution, ...(numClasses ? { numClasses } : {}) });
+  if (o.weights === undefined) {
+    const graph = build(o.numClasses);
+    return { ref, spec, segmenter: config, graph, weights: randomWeights(graph), random: true, preprocessing: segmenterPreprocessing(config, graph), notes: [] };
+  }
+  const file = await readAnyWeightFile(o.weights, o.weightsKey);
+  const head = file.tensors.get(SEGMENTATION_HEAD_BIAS);
+  const classes = head?.shape[0];
+  if (o.numClasses !== undefined && classes !== undefined && classes !== o.numClasses)
+    throw new InvalidSpecError('--num-classes', o.numClasses, `${classes}, the classes of ${o.weights} (${SEGMENTATION_HEAD_BIAS} has ${classes}), or leave it out`);
+  const graph = build(classes ?? o.numClasses);
+  const weights = bindWeights(graph, toCanonicalNames(naming, spec, file.tensors));
+  return { ref, spec, segmenter: config, graph, weights, random: false, preprocessing: segmenterPreprocessing(config, graph), weightsFile: o.weights, notes: [`read ${o.weights}: ${file.description}`] };
 }

@@ -172,3 +172,8 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
   }
   return { history, stoppedEarly: false, trained };
 }
+
+/** Training cannot start from an exported .onnx: it holds inference weights only (BatchNorm folded). */
+export function onnxNotTrainable(model: string): TrainingError {
+  return new TrainingError(`"${model}" is an exported ONNX file, which holds inference weights only (BatchNorm folded); train from the checkpoint or zoo entry it was exported from`);
+}

@@ -19,7 +19,7 @@ function packageRoot(): string {
  * and preprocessing; the checksum and size are pinned here. */
 interface EmbeddedModel {
   name: string;
-  task: 'classification' | 'detection';
+  task: 'classification' | 'detection' | 'segmentation';
   sha256: string;
   size: number;
   /** Its label set (class names in class-index order; a detector's class id k is name k-1). */
@@ -44,6 +44,14 @@ const EMBEDDED: readonly EmbeddedModel[] = [
     labels: 'effnet-shapes',
     reference: 'trained in this repository with effnet train --task detection on generated scenes (backbone from effnet-shapes); recipe in README.md, model card assets/effnet-shapes-det.json',
   },
+  {
+    name: 'effnet-shapes-seg',
+    task: 'segmentation',
+    sha256: 'c28ed0edee4a90dba1e43d5b3f33a1b7b22bbac9f601a6480f56d34eb1f57a7d',
+    size: 7913796,
+    labels: 'effnet-shapes-seg',
+    reference: 'trained in this repository with effnet train --task segmentation on generated scenes (scripts/train-shapes-seg.sh); model card assets/effnet-shapes-seg.json',
+  },
 ];
 
 /** Models that ship inside the package, so that the demo and the tests run offline (those whose card is present). */
@@ -57,7 +65,7 @@ export function embeddedEntries(): RegistryEntry[] {
     entries.push({
       name: m.name,
       arch: card.arch,
-      ...(m.task === 'detection' ? { task: 'detection' as const } : {}),
+      ...(m.task === 'classification' ? {} : { task: m.task }),
       family: m.task === 'detection' ? 'effdet' : 'effnet',
       format: 'safetensors',
       naming: m.task === 'detection' ? 'effdet' : 'effnet',
@@ -69,7 +77,7 @@ export function embeddedEntries(): RegistryEntry[] {
       numClasses: card.classes.length,
       license: 'apache-2.0',
       reference: m.reference,
-      notes: `embedded: ships with @effnet/zoo and needs no network. Classes: ${card.classes.join(', ')}.`,
+      notes: `embedded: ships with @effnet/zoo and needs no network${m.task === 'classification' ? '' : `; the start for fine-tuning ${m.task === 'detection' ? 'detectors' : 'segmenters'}`}. Classes: ${card.classes.join(', ')}.`,
       origin: 'builtin',
     });
   }

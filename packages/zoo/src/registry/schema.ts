@@ -1,6 +1,6 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { detectorConfig, isDetectorName, type PaddingMode, resolveVariant, type Rgb, WEIGHT_FAMILIES, WEIGHT_NAMINGS, type WeightFamily, type WeightNaming } from '@effnet/core';
+import { detectorConfig, isDetectorName, type PaddingMode, resolveVariant, segmenterConfig, type Rgb, WEIGHT_FAMILIES, WEIGHT_NAMINGS, type WeightFamily, type WeightNaming } from '@effnet/core';
 import type { RegistryProblem } from '../errors.js';
 
 /** How a weight file is stored: safetensors, Keras HDF5, or a PyTorch checkpoint (.pth, read by core's safe reader). */
@@ -15,8 +15,8 @@ export const USER_FORMATS: readonly WeightFormat[] = ['safetensors', 'h5', 'pth'
  */
 
 /** What an entry's network does: classify (the default, `arch` is a variant) or detect (`arch` is a detector). */
-export type EntryTask = 'classification' | 'detection';
-export const ENTRY_TASKS: readonly EntryTask[] = ['classification', 'detection'];
+export type EntryTask = 'classification' | 'detection' | 'segmentation';
+export const ENTRY_TASKS: readonly EntryTask[] = ['classification', 'detection', 'segmentation'];
 
 /**
  * Who trained (or named) a set of weights: a classifier's family brings its padding and BatchNorm conventions; a
@@ -72,7 +72,10 @@ export interface RegistryEntry {
    * a detection entry a detector name (`tf_efficientdet_d0`).
    */
   arch: string;
-  /** Absent: classification. 'detection': `arch` is an EfficientDet and the file holds its weights. */
+  /**
+   * Absent: classification. 'detection': `arch` is an EfficientDet and the file holds its weights. 'segmentation':
+   * `arch` is a segmenter (unet_efficientnet_b0) and the file holds its weights in smp's (= canonical) names.
+   */
   task?: EntryTask;
   /** Whose conventions the weights follow (padding, BN eps); 'effdet' for detection entries. */
   family: EntryFamily;
@@ -261,16 +264,19 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   const task = str('task') as EntryTask | undefined;
   if (task !== undefined && !ENTRY_TASKS.includes(task)) badAt('task', task, `one of ${ENTRY_TASKS.join(', ')} (default classification)`);
   const detection = task === 'detection';
+  const segmentation = task === 'segmentation';
 
   const arch = str('arch');
   let archOk = false;
   if (arch !== undefined) {
     try {
       if (detection) detectorConfig(arch);
+      else if (segmentation) segmenterConfig(arch);
       else resolveVariant(arch);
       archOk = true;
     } catch {
       if (detection) badAt('arch', arch, 'a known detector, as the task is detection (e.g. tf_efficientdet_d0, tf_efficientdet_lite0, efficientdet_d1; effnet info <name>)');
+      else if (segmentation) badAt('arch', arch, 'a segmenter, as the task is segmentation (unet_, fpn_ or deeplabv3plus_<variant>; effnet info <name>)');
       else if (isDetectorName(arch)) badAt('arch', arch, 'a variant: it is a detector, so set "task": "detection"');
       else badAt('arch', arch, 'a known variant (run "effnet variants"; e.g. efficientnet_b0, tf_efficientnetv2_s, efficientnet_v2_s)');
     }
@@ -360,7 +366,7 @@ export function validateEntry(raw: unknown, where: string, o: ValidateOptions): 
   }
 
   if (problems.length || !name || !arch || !archOk || !family || !format || !url) return { problems };
-  const defaults = detection ? defaultDetectorPreprocessing(arch) : defaultPreprocessing(arch);
+  const defaults = detection ? defaultDetectorPreprocessing(arch) : defaultPreprocessing(segmentation ? segmenterConfig(arch).encoder : arch);
   const entry: RegistryEntry = {
     name,
     arch,

@@ -1,0 +1,2 @@
+export * from './decoder-configs.js';
+export * from './segmenter.js';

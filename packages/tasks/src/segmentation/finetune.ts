@@ -1,0 +1,301 @@
+/**
+ * Training a segmenter on `DIR/images` + `DIR/masks`: joint augmentation (scale, crop, flip; nearest for masks),
+ * cross-entropy with ignore_index 255, smp's multiclass Dice, or their sum, an optionally frozen encoder, validation
+ * mIoU each epoch, through the one training loop (checkpoints with cards, resume, early stopping, curves).
+ */
+import { join } from 'node:path';
+import {
+  buildSegmenter,
+  checkNumber,
+  claimOutputDir,
+  deriveSeed,
+  float32Tensor,
+  forEachConcurrent,
+  InvalidSpecError,
+  type LossSpec,
+  randomWeights,
+  SEGMENTATION_OUTPUT,
+  type SegmenterConfig,
+  seededShuffle,
+  selectTrainable,
+  specFor,
+  type TensorMap,
+} from '@effnet/core';
+import type { Preprocessing } from '@effnet/zoo';
+import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from '../classification/model-card.js';
+import type { RgbImage } from '../images/decode.js';
+import { writeNormalized } from '../images/preprocess.js';
+import { loadModelWeights, resolveModel, segmenterPreprocessing } from '../models/resolve.js';
+import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
+import { defaultTrainingDevice, runTrainingLoop, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { type AugmentLevel, checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
+import { resizePair, segmentationTrainTransform } from './augment.js';
+import { loadSegmentationDataset, loadSegmentationPair, type SegmentationSample } from './dataset.js';
+import { IGNORE_INDEX, type IndexMask } from './index-png.js';
+import { SegmentationConfusion, type SegmentationMetrics } from './metrics.js';
+import { predictMasks } from './segmenter.js';
+
+export type SegmentationLossName = 'ce' | 'dice' | 'ce+dice';
+export const SEGMENTATION_LOSSES: readonly SegmentationLossName[] = ['ce', 'dice', 'ce+dice'];
+
+export interface FineTuneSegmenterOptions extends RecipeOptions, TrainingRunOptions {
+  /** A dataset directory (images/ + masks/ [+ classes.txt]) to train on. */
+  data: string;
+  /** A validation dataset with the same classes; else a seeded split of `data`. */
+  val?: string;
+  valFraction?: number;
+  /** Where to start: a segmenter checkpoint, a segmentation zoo entry, or a segmenter architecture. */
+  model: string;
+  /** A classifier (zoo entry or checkpoint) whose trunk initialises a segmenter architecture's encoder. */
+  encoder?: string;
+  /** 'encoder': train the decoder and head only. */
+  freeze?: 'none' | 'encoder';
+  loss?: SegmentationLossName;
+  /** Training and evaluation side (a multiple of 32); default the start's input size. */
+  size?: number;
+  onRecipe?: (recipe: Recipe) => void;
+}
+
+export interface FineTuneSegmenterResult {
+  card: ModelCard;
+  out: string;
+  stoppedEarly: boolean;
+  history: Record<string, number>[];
+  recipe: Recipe;
+}
+
+/** Scale jitter of each augmentation level (smp's examples and mmseg train with 0.5-2.0). */
+const SCALE_JITTER: Record<AugmentLevel, [number, number]> = { none: [1, 1], light: [0.75, 1.33], default: [0.5, 1.5], strong: [0.5, 2.0] };
+
+/** The loss terms of a choice: CE (ignore 255, optional label smoothing), smp's multiclass Dice (ignore 255), or their sum, on `labels`. */
+export function segmentationLoss(name: SegmentationLossName, labelSmoothing = 0): LossSpec {
+  const terms: LossSpec['terms'] = [];
+  if (name === 'ce' || name === 'ce+dice') terms.push({ kind: 'softmaxCrossEntropy', output: SEGMENTATION_OUTPUT, target: 'labels', ignoreIndex: IGNORE_INDEX, labelSmoothing });
+  if (name === 'dice' || name === 'ce+dice') terms.push({ kind: 'dice', output: SEGMENTATION_OUTPUT, target: 'labels', ignoreIndex: IGNORE_INDEX });
+  if (!terms.length) throw new InvalidSpecError('loss', name, `one of ${SEGMENTATION_LOSSES.join(', ')}`);
+  return { targets: [{ name: 'labels', dtype: 'int64' }], terms };
+}
+
+interface Start {
+  config: SegmenterConfig;
+  preprocessing: Preprocessing;
+  weights: TensorMap | null;
+  keepHead: boolean;
+  base: string;
+  epoch: number;
+  step: number;
+  history: Record<string, number>[];
+}
+
+async function startingPoint(o: FineTuneSegmenterOptions, classes: string[]): Promise<Start> {
+  const fromCheckpoint = async (path: string, resume: boolean): Promise<Start> => {
+    const ck = await loadCheckpoint(path);
+    if (ck.card.task !== 'segmentation') throw new TrainingError(`${path} is a ${ck.card.task ?? 'classification'} checkpoint; a segmenter starts from a segmenter (or a segmenter architecture with --encoder ${path})`);
+    const same = ck.card.classes.join('\n') === classes.join('\n');
+    if (resume && !same) throw new TrainingError(`--resume: the checkpoint's classes (${ck.card.classes.join(', ')}) differ from the dataset's (${classes.join(', ')})`);
+    return { config: ck.card.segmenter!, preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: same, base: resume ? ck.card.base : path, epoch: resume ? ck.card.epoch : 0, step: resume ? ck.card.step : 0, history: resume ? (ck.card.history ?? []) : [] };
+  };
+  if (o.resume)
+    return fromCheckpoint(o.out, true).catch((e: Error) => {
+      throw e instanceof TrainingError ? e : new TrainingError(`--resume: no checkpoint to resume in ${o.out} (${e.message}); train without --resume first`);
+    });
+  const ref = await resolveModel(o.model);
+  if (o.encoder !== undefined && ref.kind !== 'segmenter') throw new InvalidSpecError('encoder', o.encoder, `nothing with --model ${o.model}: --encoder initialises a segmenter architecture (e.g. unet_efficientnet_b0)`);
+  switch (ref.kind) {
+    case 'onnx':
+      throw onnxNotTrainable(o.model);
+    case 'checkpoint':
+      return fromCheckpoint(ref.path, false);
+    case 'pretrained': {
+      if (ref.entry.task !== 'segmentation') throw new TrainingError(`"${o.model}" is a ${ref.entry.task ?? 'classification'} zoo entry; a segmenter starts from a segmentation entry (effnet-shapes-seg), a segmenter checkpoint or architecture (give a classifier as --encoder)`);
+      const m = await loadModelWeights(o.model);
+      return { config: m.segmenter!, preprocessing: m.preprocessing, weights: m.weights, keepHead: false, base: ref.entry.name, epoch: 0, step: 0, history: [] };
+    }
+    case 'segmenter': {
+      const graph = buildSegmenter(ref.config);
+      const base = { config: ref.config, preprocessing: segmenterPreprocessing(ref.config, graph), keepHead: false, epoch: 0, step: 0, history: [] };
+      if (o.encoder === undefined) return { ...base, weights: null, base: 'random' };
+      return { ...base, weights: await encoderWeights(o.encoder, ref.config), base: `${ref.config.name} on ${o.encoder}` };
+    }
+    case 'variant':
+    case 'detector':
+      throw new TrainingError(`"${o.model}" is a ${ref.kind === 'variant' ? 'classifier architecture' : 'detector'}; a segmenter starts from a segmenter architecture (unet_${ref.kind === 'variant' ? ref.row.name : 'efficientnet_b0'}), checkpoint or zoo entry`);
+  }
+}
+
+/** A classifier's trunk (and unused head conv) as a segmenter's `encoder.` weights: the same EfficientNet, checked. */
+async function encoderWeights(name: string, config: SegmenterConfig): Promise<TensorMap> {
+  const c = await loadModelWeights(name);
+  if (c.detector || c.segmenter) throw new TrainingError(`--encoder ${name} is a ${c.detector ? 'detector' : 'segmenter'}; give a classifier whose network is the encoder (${config.encoder})`);
+  if (c.random) throw new TrainingError(`--encoder ${name} has no trained weights; give a classifier zoo entry or checkpoint (a ${config.encoder})`);
+  const graph = buildSegmenter(config);
+  const out: TensorMap = new Map();
+  for (const p of graph.parameters) {
+    if (!p.name.startsWith('encoder.')) continue;
+    const t = c.weights.get(p.name.slice('encoder.'.length));
+    if (!t || t.shape.join() !== p.shape.join())
+      throw new TrainingError(`--encoder ${name} (${c.spec.name}) is not the segmenter's encoder (${config.encoder}): ${p.name.slice('encoder.'.length)} is ${t ? `[${t.shape.join(', ')}]` : 'missing'}, the encoder needs [${p.shape.join(', ')}]`);
+    out.set(p.name, t);
+  }
+  return out;
+}
+
+function checkOptions(o: FineTuneSegmenterOptions): void {
+  checkNumber('epochs', o.epochs, { integer: true, min: 1 });
+  if (o.batch !== undefined) checkNumber('batch', o.batch, { integer: true, min: 1 });
+  if (o.size !== undefined && (!Number.isInteger(o.size) || o.size < 32 || o.size % 32)) throw new InvalidSpecError('size', o.size, 'a positive multiple of 32');
+  if (o.patience !== undefined) checkNumber('patience', o.patience, { integer: true, min: 1 });
+  if (o.seed !== undefined) checkNumber('seed', o.seed, { integer: true, min: 0 });
+  if (o.valFraction !== undefined) checkNumber('valFraction', o.valFraction, { above: 0, below: 1 });
+  if (o.freeze !== undefined && o.freeze !== 'none' && o.freeze !== 'encoder') throw new InvalidSpecError('freeze', o.freeze, "'none' or 'encoder'");
+  if (o.loss !== undefined && !SEGMENTATION_LOSSES.includes(o.loss)) throw new InvalidSpecError('loss', o.loss, `one of ${SEGMENTATION_LOSSES.join(', ')}`);
+  if (o.resume && o.force) throw new InvalidSpecError('resume and force', true, 'one of them: --resume continues the run in --out, --force replaces it');
+  checkRecipeOptions(o);
+}
+
+/** Decoded images and masks of samples (four at a time). */
+export async function loadPairs(samples: readonly SegmentationSample[], numClasses: number): Promise<{ image: RgbImage; mask: IndexMask }[]> {
+  const out: { image: RgbImage; mask: IndexMask }[] = new Array(samples.length);
+  await forEachConcurrent(samples.length, 4, async (i) => {
+    out[i] = await loadSegmentationPair(samples[i]!, numClasses);
+  });
+  return out;
+}
+
+/** mIoU, pixel accuracy and per-class IoU of predicted masks (at each image's size) against the labels. */
+export function scoreMasks(pairs: readonly { mask: IndexMask }[], predictions: readonly Uint8Array[], numClasses: number): SegmentationMetrics {
+  const cm = new SegmentationConfusion(numClasses);
+  pairs.forEach((p, i) => cm.add(p.mask.data, predictions[i]!));
+  return cm.metrics();
+}
+
+/**
+ * Trains (or fine-tunes) a segmenter: a new head for the dataset's classes (kept when the start has the same
+ * classes), validation mIoU each epoch, checkpoints that `effnet segment` and `Segmenter.load` take.
+ */
+export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<FineTuneSegmenterResult> {
+  checkOptions(o);
+  const seed = o.seed ?? 0;
+  const batchSize = o.batch ?? 8;
+  const lossName = o.loss ?? 'ce';
+  const train = await loadSegmentationDataset(o.data);
+  const val = o.val ? await loadSegmentationDataset(o.val) : undefined;
+  if (val && val.classes.join('\n') !== train.classes.join('\n'))
+    throw new TrainingError(`${o.val} has other classes than ${o.data} (${val.classes.join(', ')} against ${train.classes.join(', ')}); give both the same classes.txt`);
+  let trainSamples = train.samples;
+  let valSamples = val?.samples ?? [];
+  if (!val) {
+    const order = seededShuffle(train.samples.length, deriveSeed(seed, 0x5e9));
+    const nVal = train.samples.length < 2 ? 0 : Math.max(1, Math.round(train.samples.length * (o.valFraction ?? 0.1)));
+    const valIdx = new Set(order.slice(0, nVal));
+    trainSamples = train.samples.filter((_, i) => !valIdx.has(i));
+    valSamples = train.samples.filter((_, i) => valIdx.has(i));
+  }
+  if (!trainSamples.length) throw new TrainingError(`${o.data} has no images to train on`);
+  const classes = train.classes;
+  const start = await startingPoint(o, classes);
+  if (!o.resume) await claimOutputDir(o.out, { owner: 'effnet train', force: o.force, flag: '--out', hint: 'pass --resume to continue that run, --force to replace it, or choose another --out' });
+  const size = o.size ?? start.preprocessing.inputSize;
+  if (size % 32) throw new InvalidSpecError('size', size, 'a multiple of 32 (pass --size)');
+  const config = start.config;
+  const graph = buildSegmenter(config, { numClasses: classes.length, inputResolution: size });
+  const weights: TensorMap = new Map(randomWeights(graph, seed));
+  // A new head for new classes; the encoder and decoder are kept.
+  if (start.weights) for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith('segmentation_head.'))) weights.set(name, t);
+  const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, cropPct: 1 };
+  const stepsPerEpoch = Math.ceil(trainSamples.length / batchSize);
+  const recipe = resolveRecipe(o, { imageSize: size, trainImages: trainSamples.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: o.freeze === 'encoder' });
+  o.onRecipe?.(recipe);
+  const jitter = SCALE_JITTER[recipe.augment];
+  const backendName = o.backend ?? 'auto';
+  const backend = await trainingBackend(backendName);
+  const freeze = o.freeze ?? 'none';
+  const session = await backend.createTrainer(graph, weights, {
+    ...trainerSettings(recipe, stepsPerEpoch * o.epochs),
+    loss: segmentationLoss(lossName, recipe.labelSmoothing),
+    trainable: freeze === 'encoder' ? selectTrainable(graph, { freeze: ['encoder'] }) : undefined,
+    freezeBatchNorm: false,
+    seed,
+    startStep: start.step,
+    device: o.device ?? defaultTrainingDevice(backendName),
+  });
+  const [trainPairs, valPairs] = await Promise.all([loadPairs(trainSamples, classes.length), loadPairs(valSamples, classes.length)]);
+  const plane = 3 * size * size;
+  const history = [...start.history];
+  let card: ModelCard | undefined;
+  let result: Awaited<ReturnType<typeof runTrainingLoop>>;
+  try {
+    result = await runTrainingLoop({
+      session,
+      size: trainSamples.length,
+      batchSize,
+      epochs: o.epochs,
+      startEpoch: start.epoch,
+      seed,
+      history: start.history,
+      patience: o.patience,
+      metric: 'mIoU',
+      onProgress: o.onProgress,
+      async batch(indices, epoch) {
+        const x = float32Tensor([indices.length, 3, size, size]);
+        const labels = new BigInt64Array(indices.length * size * size);
+        indices.forEach((i, b) => {
+          const p = trainPairs[i]!;
+          const aug = recipe.augment === 'none' && !recipe.flip ? resizePair(p.image, p.mask, size) : segmentationTrainTransform(p.image, p.mask, { size, seed: deriveSeed(seed, epoch, i), scale: jitter, hflip: recipe.flip ? 0.5 : 0 });
+          writeNormalized(aug.image, preprocessing, x.data as Float32Array, b * plane);
+          for (let k = 0; k < size * size; k++) labels[b * size * size + k] = BigInt(aug.mask.data[k]!);
+        });
+        return { input: x, targets: { labels: { dtype: 'int64' as const, shape: [indices.length, size, size], data: labels } } };
+      },
+      async validate(s) {
+        if (!valPairs.length) return { mIoU: Number.NaN, pixelAccuracy: Number.NaN };
+        const masks = await predictMasks((x) => s.predictAll(x), valPairs.map((p) => p.image), { preprocessing, size, batchSize });
+        const m = scoreMasks(valPairs, masks, classes.length);
+        return { mIoU: m.mIoU, pixelAccuracy: m.pixelAccuracy };
+      },
+      async save(row, best) {
+        history.push(row);
+        card = {
+          format: MODEL_CARD_FORMAT,
+          name: o.name ?? o.out.split(/[\\/]/).filter(Boolean).at(-1) ?? 'segmenter',
+          task: 'segmentation',
+          arch: config.name,
+          spec: specFor(config.encoder),
+          segmenter: config,
+          classes,
+          preprocessing,
+          weights: 'model.safetensors',
+          base: start.base,
+          seed,
+          epoch: row.epoch!,
+          step: session.steps,
+          training: {
+            data: o.data,
+            val: o.val ?? `seeded split of the images, valFraction ${o.valFraction ?? 0.1}`,
+            trainImages: trainSamples.length,
+            valImages: valSamples.length,
+            epochs: o.epochs,
+            batch: batchSize,
+            backend: backend.name,
+            device: session.device,
+            freeze,
+            scaleJitter: jitter,
+            loss: lossName === 'ce' ? 'cross-entropy, ignore_index 255' : lossName === 'dice' ? "smp's multiclass DiceLoss, ignore_index 255" : "cross-entropy + smp's multiclass DiceLoss, ignore_index 255",
+            recipe: { ...recipe, summary: describeRecipe(recipe) },
+          },
+          metrics: { mIoU: row.mIoU ?? Number.NaN, pixelAccuracy: row.pixelAccuracy ?? Number.NaN, trainLoss: row.trainLoss! },
+          history,
+          created: new Date().toISOString(),
+        };
+        const w = session.weights();
+        await saveCheckpoint(o.out, 'model', w, card);
+        if (best) await saveCheckpoint(o.out, 'best', w, card);
+        await lineChartPng(trainingCurvePanels(history, ['mIoU', 'pixelAccuracy']), join(o.out, 'training-curves.png'));
+      },
+    });
+  } finally {
+    session.dispose();
+  }
+  if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${o.out} already has ${start.epoch} of ${o.epochs} epochs; raise --epochs`);
+  return { card, out: o.out, stoppedEarly: result.stoppedEarly, history: result.history, recipe };
+}
