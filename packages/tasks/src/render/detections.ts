@@ -6,7 +6,7 @@
 import { writeFileAtomic } from '@effnet/core';
 import type { RgbImage } from '../images/decode.js';
 import { type RenderedPng, RenderError, svgTextRenders } from './charts.js';
-import { escapeXml, FONT_FAMILY, hex, textWidth } from './svg.js';
+import { escapeXml, FONT_FAMILY, hex, TAB10, textWidth } from './svg.js';
 
 /** What is drawn of a detection: its box [x1, y1, x2, y2] in the image's pixels, label, score and class id (its colour). */
 export interface DrawnBox {
@@ -24,18 +24,7 @@ export interface DetectionsPictureOptions {
 }
 
 /** matplotlib's tab10: the colour of class id k is BOX_COLOURS[(k - 1) mod 10]. */
-export const BOX_COLOURS: readonly (readonly [number, number, number])[] = [
-  [31, 119, 180],
-  [255, 127, 14],
-  [44, 160, 44],
-  [214, 39, 40],
-  [148, 103, 189],
-  [140, 86, 75],
-  [227, 119, 194],
-  [127, 127, 127],
-  [188, 189, 34],
-  [23, 190, 207],
-];
+export const BOX_COLOURS = TAB10;
 
 /** The frame colour of a class id (1-based; without one, the first colour). */
 export function boxColour(classId = 1): readonly [number, number, number] {

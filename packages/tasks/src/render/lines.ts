@@ -5,7 +5,7 @@
  */
 import { writeFileAtomic } from '@effnet/core';
 import { rasterise, RenderError, type RenderedPng, svgTextRenders } from './charts.js';
-import { escapeXml, FONT_FAMILY, hex } from './svg.js';
+import { escapeXml, FONT_FAMILY, hex, TAB10 } from './svg.js';
 
 export interface Series {
   name: string;
@@ -26,14 +26,7 @@ export interface Panel {
   markX?: { x: number; label: string };
 }
 
-const COLOURS: readonly [number, number, number][] = [
-  [31, 119, 180],
-  [255, 127, 14],
-  [44, 160, 44],
-  [214, 39, 40],
-  [148, 103, 189],
-  [140, 86, 75],
-];
+const COLOURS = TAB10;
 
 const PANEL_W = 360;
 const PANEL_H = 260;

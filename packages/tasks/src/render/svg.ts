@@ -24,3 +24,17 @@ export function fit(s: string, maxChars: number): string {
 export function textWidth(s: string, fontSize: number): number {
   return [...s].length * fontSize * CHAR_WIDTH;
 }
+
+/** matplotlib's tab10, the one palette of the pictures (curves, boxes): series or class k takes colour k mod 10. */
+export const TAB10: readonly (readonly [number, number, number])[] = [
+  [31, 119, 180],
+  [255, 127, 14],
+  [44, 160, 44],
+  [214, 39, 40],
+  [148, 103, 189],
+  [140, 86, 75],
+  [227, 119, 194],
+  [127, 127, 127],
+  [188, 189, 34],
+  [23, 190, 207],
+];
