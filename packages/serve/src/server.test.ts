@@ -40,7 +40,7 @@ describe('health and metadata', () => {
   it('GET /v2 is the server metadata with the binary tensor data extension', async () => {
     const r = await get('/v2');
     expect(r.status).toBe(200);
-    expect(await r.json()).toEqual({ name: 'effnet', version: 'test', extensions: ['binary_tensor_data', 'effnet_classify', 'effnet_detect'] });
+    expect(await r.json()).toEqual({ name: 'effnet', version: 'test', extensions: ['binary_tensor_data', 'effnet_classify', 'effnet_detect', 'effnet_segment'] });
   });
 
   it('GET /v2/models/{name} gives inputs and outputs with -1 for the batch, and the platform', async () => {
@@ -204,9 +204,9 @@ describe('task endpoints', () => {
     await expectError(await post('/v2/models/shapes/classify', png, { 'Content-Type': 'text/plain' }), 415, /reads an image body/);
   });
 
-  it('a classifier has no detect endpoint (404 saying what it serves); segment is 501 until its handler exists', async () => {
+  it('a classifier has no detect or segment endpoint (404 saying what it serves)', async () => {
     await expectError(await post('/v2/models/shapes/detect', Buffer.alloc(4)), 404, /"shapes" is a classify model.*\/v2\/models\/shapes\/infer and \/classify/);
-    await expectError(await post('/v2/models/shapes/segment', Buffer.alloc(4)), 501, /the segment endpoint is not implemented/);
+    await expectError(await post('/v2/models/shapes/segment', Buffer.alloc(4)), 404, /"shapes" is a classify model/);
   });
 });
 

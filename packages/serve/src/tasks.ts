@@ -9,6 +9,7 @@ import { NotFoundError, NotImplementedError } from './errors.js';
 import type { ServedModel } from './model.js';
 import { classifyHandler } from './tasks/classify.js';
 import { detectHandler } from './tasks/detect.js';
+import { segmentHandler } from './tasks/segment.js';
 
 export const TASKS = ['classify', 'detect', 'segment'] as const;
 export type TaskName = (typeof TASKS)[number];
@@ -27,12 +28,13 @@ export interface TaskHandler {
   handle(r: TaskRequest): Promise<unknown>;
 }
 
-/** The handlers this server has. Segmentation adds its own here. */
-const HANDLERS: Partial<Record<TaskName, TaskHandler>> = { classify: classifyHandler, detect: detectHandler };
+/** The handlers this server has, one per task. */
+const HANDLERS: Partial<Record<TaskName, TaskHandler>> = { classify: classifyHandler, detect: detectHandler, segment: segmentHandler };
 
-/** The task a loaded model serves: EfficientDets detect, a graph with one [N, classes] output classifies. */
+/** The task a loaded model serves: EfficientDets detect, segmenters segment, a graph with one [N, classes] output classifies. */
 export function taskOf(m: ModelWeights): TaskName | undefined {
   if (m.detector) return 'detect';
+  if (m.segmenter) return 'segment';
   const outputs = m.graph.outputs;
   if (outputs.length === 1 && inferShapes(m.graph).get(outputs[0]!)?.length === 2) return 'classify';
   return undefined;

@@ -92,6 +92,20 @@ export interface Segmentation {
   areas: Record<string, number>;
 }
 
+/** Class names of a loaded segmenter in index order: a checkpoint's own, the entry's label set, else class0..classN-1. */
+export function segmenterClasses(m: ModelWeights): string[] {
+  const meta = readSegmentationMetadata(m.graph);
+  const named = m.labels !== undefined ? LABEL_SETS[m.labels] : undefined;
+  return m.classes ?? (named?.length === meta.numClasses ? [...named] : undefined) ?? (meta.numClasses === 1 ? ['background', 'foreground'] : Array.from({ length: meta.numClasses }, (_, i) => `class${i}`));
+}
+
+/** The fraction of a mask each class covers, by class name (classes that occur, in index order). */
+export function maskAreas(mask: Uint8Array, classes: readonly string[]): Record<string, number> {
+  const counts = new Map<number, number>();
+  for (const v of mask) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return Object.fromEntries([...counts].sort((a, b) => a[0] - b[0]).map(([c, n]) => [classes[c] ?? `class${c}`, n / mask.length]));
+}
+
 /** A loaded segmentation model: `Segmenter.load(model)`, then `segment(images)`. */
 export class Segmenter {
   private constructor(
@@ -112,13 +126,11 @@ export class Segmenter {
     if (ref.kind === 'pretrained' && ref.entry.task !== 'segmentation') throw notSegmenter(`a ${ref.entry.task ?? 'classification'} zoo entry`);
     if (o.inputSize !== undefined && (!Number.isInteger(o.inputSize) || o.inputSize < 32 || o.inputSize % 32)) throw new InvalidSpecError('inputSize', o.inputSize, 'a positive multiple of 32');
     const m = await loadModelWeights(name, { ...o, ...(o.inputSize !== undefined ? { inputResolution: o.inputSize } : {}) });
-    const meta = readSegmentationMetadata(m.graph);
+    readSegmentationMetadata(m.graph); // a segmentation graph, or an error that says so
     const size = m.graph.inputs[0]!.height ?? o.inputSize ?? m.preprocessing.inputSize;
     const backend = await getBackend(o.backend ?? 'onnx');
     const runner = await backend.load(m.graph, m.weights, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
-    const named = m.labels !== undefined ? LABEL_SETS[m.labels] : undefined;
-    const classes = m.classes ?? (named?.length === meta.numClasses ? [...named] : undefined) ?? (meta.numClasses === 1 ? ['background', 'foreground'] : Array.from({ length: meta.numClasses }, (_, i) => `class${i}`));
-    return new Segmenter(runner, m, classes, size, o.batchSize ?? 4);
+    return new Segmenter(runner, m, segmenterClasses(m), size, o.batchSize ?? 4);
   }
 
   /** true when the weights are a random initialisation (an architecture without weights): masks mean nothing. */
@@ -140,12 +152,7 @@ export class Segmenter {
   /** Index masks of decoded images. */
   async segmentImages(images: readonly (RgbImage & { name?: string })[]): Promise<Segmentation[]> {
     const masks = await predictMasks((x) => this.runner.run(x), images, { preprocessing: this.model.preprocessing, size: this.size, batchSize: this.batchSize });
-    return masks.map((mask, i) => {
-      const counts = new Map<number, number>();
-      for (const v of mask) counts.set(v, (counts.get(v) ?? 0) + 1);
-      const areas = Object.fromEntries([...counts].sort((a, b) => a[0] - b[0]).map(([c, n]) => [this.classes[c] ?? `class${c}`, n / mask.length]));
-      return { name: images[i]!.name ?? `image ${i}`, width: images[i]!.width, height: images[i]!.height, mask, areas };
-    });
+    return masks.map((mask, i) => ({ name: images[i]!.name ?? `image ${i}`, width: images[i]!.width, height: images[i]!.height, mask, areas: maskAreas(mask, this.classes) }));
   }
 
   async dispose(): Promise<void> {
