@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,16 @@ describeWithPeers(['torch', 'torchvision'], '.pth weights through the CLI (again
     expect(text).toContain(`read ${join(pth, file)}: ${description}`);
     const { diff, scale } = maxDiff((await readNpy(output)).data as Float32Array, (await readNpy(fx.logits)).data as Float32Array);
     expect(diff).toBeLessThanOrEqual(1e-4 * scale);
+  });
+
+  it('effnet classify --weights x.pth: the top class of torchvision\'s logits for an image, ImageNet names for 1000 classes', async () => {
+    const png = join(dir, 'grey.png');
+    await sharp({ create: { width: 160, height: 140, channels: 3, background: { r: 120, g: 90, b: 60 } } }).png().toFile(png);
+    const text = await cli(['classify', png, '--model', 'efficientnet_b0', '--weights', join(pth, 'weights.zip.pth'), '--weights-format', 'torchvision', '--json', '--topk', '1']);
+    const line = JSON.parse(text.trim().split('\n').find((l) => l.startsWith('{'))!) as { top: { label: string; index: number }[] };
+    expect(line.top[0]!.index).toBeGreaterThanOrEqual(0);
+    expect(line.top[0]!.label).not.toMatch(/^class /);
+    await expect(cli(['classify', png, '--model', 'effnet-shapes', '--weights', join(pth, 'weights.zip.pth')])).rejects.toThrow(/--weights|weights.*a weight file goes with an architecture/);
   });
 
   it('effnet export takes a .pth with --weights-key; a key that holds no weights is named', async () => {

@@ -33,6 +33,8 @@ export const classifyCommand = defineCommand({
   positionals: { name: '<image|dir...>', description: 'images, or directories searched recursively for them', min: 1 },
   options: {
     model: { type: 'string', required: true, valueName: 'M', description: 'a zoo entry (pretrained), a checkpoint or an exported .onnx file' },
+    weights: { type: 'string', valueName: 'FILE', description: 'with an architecture as --model (efficientnet_b0): its weight file (.safetensors, .pth, ...)' },
+    'weights-format': { type: 'string', valueName: 'NAMES', description: 'how --weights names its tensors (torchvision, timm, keras, ...; default: recognised)' },
     'weights-key': { type: 'string', valueName: 'KEY', description: "the entry of a checkpoint's .pth weights that holds them (default: found)" },
     ...BACKEND_OPTIONS,
     topk: { type: 'number', integer: true, min: 1, max: 1000, default: 5, valueName: 'K', description: 'labels per image' },
@@ -47,7 +49,7 @@ export const classifyCommand = defineCommand({
     const { Classifier } = await import('@effnet/tasks');
     const files = await expandImagePaths(positionals);
     if (!files.length) throw new EffnetError(`no JPEG, PNG or WebP images in ${positionals.join(', ')}`);
-    const classifier = await Classifier.load(v.model, { backend: v.backend as 'onnx' | 'tfjs', device: v.device as never, threads: v.threads, weightsKey: v['weights-key'] });
+    const classifier = await Classifier.load(v.model, { backend: v.backend as 'onnx' | 'tfjs', device: v.device as never, threads: v.threads, weightsKey: v['weights-key'], weights: v.weights, weightsFormat: v['weights-format'] });
     try {
       const { results, errors } = await classifier.classify(files, { topK: v.topk, skipErrors: true, batchSize: v.batch, resize: v.resize as 'fast' | 'exact' });
       if (v.json) {

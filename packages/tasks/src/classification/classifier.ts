@@ -1,4 +1,4 @@
-import { type Device, getBackend, InvalidSpecError, type Runner, type Tensor } from '@effnet/core';
+import { type Device, getBackend, inferShapes, InvalidSpecError, type Runner, type Tensor } from '@effnet/core';
 import { loadPretrained, type Preprocessing, Registry } from '@effnet/zoo';
 import type { ImageSource } from '../images/decode.js';
 import { type BatchError, preprocessBatch, type ResizeMode } from '../images/preprocess.js';
@@ -14,6 +14,12 @@ export interface ClassifierOptions {
   threads?: number;
   /** For weights in a .pth training checkpoint: the entry that holds them (default: found automatically). */
   weightsKey?: string;
+  /** With an architecture (efficientnet_b0): its weight file (.safetensors, .pth, .npz...), as `effnet run --weights`. */
+  weights?: string;
+  /** How that file names its tensors (torchvision, timm, keras...; default: recognised from the names). */
+  weightsFormat?: string;
+  /** Class names for an architecture's weight file, in index order (default ImageNet's for 1000 classes, else "class i"). */
+  labels?: string | readonly string[];
 }
 
 export interface Classification {
@@ -52,6 +58,15 @@ export class Classifier {
       const runner = await loadRunner(m, { backend: o.backend, device: o.device ?? 'cpu', threads: o.threads });
       return new Classifier(runner, m.preprocessing, m.classes!, model);
     }
+    if (ref.kind === 'variant' && o.weights !== undefined) {
+      const m = await loadModelWeights(model, { weights: o.weights, weightsFormat: o.weightsFormat, weightsKey: o.weightsKey });
+      const runner = await loadRunner(m, { backend: o.backend, device: o.device ?? 'cpu', threads: o.threads });
+      const numClasses = inferShapes(m.graph).get(m.graph.outputs[0]!)![1]!;
+      const labels = o.labels === undefined ? labelsOrIndices(numClasses === 1000 ? 'imagenet-1k' : '', numClasses) : labelsFor(o.labels);
+      if (labels.length !== numClasses) throw new InvalidSpecError('labels', `${labels.length} names`, `${numClasses} class names, one per output of ${o.weights}`);
+      return new Classifier(runner, m.preprocessing, labels, model);
+    }
+    if (o.weights !== undefined) throw new InvalidSpecError('weights', o.weights, `nothing with --model ${model}: a weight file goes with an architecture (efficientnet_b0); a zoo entry or checkpoint brings its own weights`);
     if (ref.kind === 'variant') {
       const tag = (await Registry.load()).find(ref.row.name)?.name;
       throw new InvalidSpecError('model', model, `a model with trained weights: "${model}" is an architecture with random weights; use ${tag ? `a zoo entry such as ${tag}` : 'a zoo entry'} (effnet zoo list) or a checkpoint`);
