@@ -23,10 +23,10 @@ import { loadImageFolders, type Sample } from '../data/image-folder.js';
 import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
-import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
-import { defaultTrainingDevice, runTrainingLoop, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { lineChartPng } from '../render/lines.js';
+import { defaultTrainingDevice, lastCard, runTrainingLoop, saveEpoch, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
-import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from './model-card.js';
+import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from './model-card.js';
 
 export { TrainingError, type TrainProgress } from '../training/loop.js';
 
@@ -285,17 +285,13 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
       async save(row, best) {
         history.push(row);
         card = cardFor(row, history);
-        const w = session.weights();
-        await saveCheckpoint(o.out, 'model', w, card);
-        if (best) await saveCheckpoint(o.out, 'best', w, card);
-        await lineChartPng(trainingCurvePanels(history, ['valAccuracy', 'trainAccuracy']), join(o.out, 'training-curves.png'));
+        await saveEpoch(o.out, session.weights(), card, best, history, ['valAccuracy', 'trainAccuracy']);
       },
     });
   } finally {
     session.dispose();
   }
-  if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${o.out} already has ${start.epoch} of ${o.epochs} epochs; raise --epochs`);
-  return { card, out: o.out, stoppedEarly: result.stoppedEarly, history: result.history, recipe };
+  return { card: lastCard(card, o.out, start.epoch, o.epochs), out: o.out, stoppedEarly: result.stoppedEarly, history: result.history, recipe };
 }
 
 /** The range test's plot in a run directory; a later `effnet train` into the same --out keeps it. */

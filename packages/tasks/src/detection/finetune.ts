@@ -4,7 +4,6 @@
  * (training.ts), a new class net for the dataset's categories, COCO mAP on the validation images each epoch, the
  * one training loop (checkpoints with cards, resume, early stopping, curves).
  */
-import { join } from 'node:path';
 import {
   buildEfficientDet,
   checkNumber,
@@ -23,11 +22,10 @@ import {
   type TrainSession,
 } from '@effnet/core';
 import { defaultDetectorPreprocessing, loadPretrainedWeights, type Preprocessing } from '@effnet/zoo';
-import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from '../classification/model-card.js';
+import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from '../classification/model-card.js';
 import type { RgbImage } from '../images/decode.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
-import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
-import { defaultTrainingDevice, runTrainingLoop, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { defaultTrainingDevice, lastCard, runTrainingLoop, saveEpoch, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { detectorAnchors } from './anchors.js';
 import { detectionTrainTransform, imageInfoFor, resizePad } from './augment-boxes.js';
@@ -335,15 +333,11 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Fine
           history,
           created: new Date().toISOString(),
         };
-        const w = session.weights();
-        await saveCheckpoint(o.out, 'model', w, card);
-        if (best) await saveCheckpoint(o.out, 'best', w, card);
-        await lineChartPng(trainingCurvePanels(history, ['AP', 'AP50']), join(o.out, 'training-curves.png'));
+        await saveEpoch(o.out, session.weights(), card, best, history, ['AP', 'AP50']);
       },
     });
   } finally {
     session.dispose();
   }
-  if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${o.out} already has ${start.epoch} of ${o.epochs} epochs; raise --epochs`);
-  return { card, out: o.out, stoppedEarly: result.stoppedEarly, history: result.history, recipe };
+  return { card: lastCard(card, o.out, start.epoch, o.epochs), out: o.out, stoppedEarly: result.stoppedEarly, history: result.history, recipe };
 }

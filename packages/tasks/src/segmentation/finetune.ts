@@ -3,7 +3,6 @@
  * cross-entropy with ignore_index 255, smp's multiclass Dice, or their sum, an optionally frozen encoder, validation
  * mIoU each epoch, through the one training loop (checkpoints with cards, resume, early stopping, curves).
  */
-import { join } from 'node:path';
 import {
   buildSegmenter,
   checkNumber,
@@ -22,12 +21,11 @@ import {
   type TensorMap,
 } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
-import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from '../classification/model-card.js';
+import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from '../classification/model-card.js';
 import type { RgbImage } from '../images/decode.js';
 import { writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel, segmenterPreprocessing } from '../models/resolve.js';
-import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
-import { defaultTrainingDevice, runTrainingLoop, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { defaultTrainingDevice, lastCard, runTrainingLoop, saveEpoch, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { type AugmentLevel, checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { resizePair, segmentationTrainTransform } from './augment.js';
 import { loadSegmentationDataset, loadSegmentationPair, type SegmentationSample } from './dataset.js';
@@ -287,15 +285,11 @@ export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<Fi
           history,
           created: new Date().toISOString(),
         };
-        const w = session.weights();
-        await saveCheckpoint(o.out, 'model', w, card);
-        if (best) await saveCheckpoint(o.out, 'best', w, card);
-        await lineChartPng(trainingCurvePanels(history, ['mIoU', 'pixelAccuracy']), join(o.out, 'training-curves.png'));
+        await saveEpoch(o.out, session.weights(), card, best, history, ['mIoU', 'pixelAccuracy']);
       },
     });
   } finally {
     session.dispose();
   }
-  if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${o.out} already has ${start.epoch} of ${o.epochs} epochs; raise --epochs`);
-  return { card, out: o.out, stoppedEarly: result.stoppedEarly, history: result.history, recipe };
+  return { card: lastCard(card, o.out, start.epoch, o.epochs), out: o.out, stoppedEarly: result.stoppedEarly, history: result.history, recipe };
 }

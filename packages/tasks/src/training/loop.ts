@@ -4,7 +4,10 @@
  * a checkpoint each epoch (and `best` on a better validation metric), early stopping. Tasks differ only in how a
  * batch is built, what the loss is (given to the session) and how validation scores.
  */
-import { canTrain, deriveSeed, type Device, EffnetError, getBackend, seededShuffle, type Tensor, type TrainingBackend, type TrainSession } from '@effnet/core';
+import { join } from 'node:path';
+import { canTrain, deriveSeed, type Device, EffnetError, getBackend, seededShuffle, type Tensor, type TensorMap, type TrainingBackend, type TrainSession } from '@effnet/core';
+import { type ModelCard, saveCheckpoint } from '../classification/model-card.js';
+import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
 
 export class TrainingError extends EffnetError {
   override name = 'TrainingError';
@@ -176,4 +179,20 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopResult> {
 /** Training cannot start from an exported .onnx: it holds inference weights only (BatchNorm folded). */
 export function onnxNotTrainable(model: string): TrainingError {
   return new TrainingError(`"${model}" is an exported ONNX file, which holds inference weights only (BatchNorm folded); train from the checkpoint or zoo entry it was exported from`);
+}
+
+/**
+ * What every task's run does at the end of an epoch: `model.*` (and `best.*` when the epoch is the best so far) in
+ * `out`, and the training curves redrawn with the task's metrics.
+ */
+export async function saveEpoch(out: string, weights: TensorMap, card: ModelCard, best: boolean, history: readonly Record<string, number>[], metrics: readonly string[]): Promise<void> {
+  await saveCheckpoint(out, 'model', weights, card);
+  if (best) await saveCheckpoint(out, 'best', weights, card);
+  await lineChartPng(trainingCurvePanels([...history], [...metrics]), join(out, 'training-curves.png'));
+}
+
+/** The card of a run's last epoch, or the error that says no epoch was left to train (a resume past --epochs). */
+export function lastCard(card: ModelCard | undefined, out: string, startEpoch: number, epochs: number): ModelCard {
+  if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${out} already has ${startEpoch} of ${epochs} epochs; raise --epochs`);
+  return card;
 }
