@@ -121,7 +121,7 @@ export async function loadCocoDetection(dir: string, options: LoadCocoDetectionO
   const checkFiles = options.checkFiles ?? true;
   for (let i = 0; i < list.length; i += 64) {
     await Promise.all(
-      list.slice(i, i + 64).map(async (s) => {
+      list.slice(i, i + 64).map(async (s, k) => {
         const name = images.get(s.imageId)!.file_name;
         const inImages = join(root, 'images', name);
         if (!checkFiles) {
@@ -130,12 +130,14 @@ export async function loadCocoDetection(dir: string, options: LoadCocoDetectionO
         }
         if (await isFile(inImages)) s.file = inImages;
         else if (await isFile(join(root, name))) s.file = join(root, name);
-        else missing.push(`"${name}" (image ${s.imageId})`);
+        else missing[i + k] = `"${name}" (image ${s.imageId})`;
       }),
     );
   }
-  if (missing.length > 0) {
-    throw new DetectionDatasetError(root, `${missing.length} image file${missing.length > 1 ? 's' : ''} not found in ${join(root, 'images')} or ${root}: ${listProblems(missing)}`);
+  // In the annotations' order, whichever check finished first (the list is sparse: one slot per image).
+  const notFound = missing.filter((m) => m !== undefined);
+  if (notFound.length > 0) {
+    throw new DetectionDatasetError(root, `${notFound.length} image file${notFound.length > 1 ? 's' : ''} not found in ${join(root, 'images')} or ${root}: ${listProblems(notFound)}`);
   }
   return {
     root,
