@@ -110,7 +110,7 @@ describeWithPeers(['torch', 'torchvision'], 'effnet run and export (against torc
       /look like torchvision names/,
     );
     await expect(run(['run', '--model', 'efficientnet_b0', '--weights', fx.weights, '--weights-format', 'keras2', '--input', fx.input, '--output', join(dir, 'z.npy')])).rejects.toThrow(
-      /--weights-format: "keras2" \(one of effnet, timm, torchvision, keras, effdet\)/,
+      /--weights-format: "keras2" \(one of effnet, timm, torchvision, keras, effdet, smp\)/,
     );
   });
 });

@@ -30,7 +30,7 @@ describe('effnet info <detector>', () => {
   });
 
   it('names what does not fit', async () => {
-    await expect(run(['info', 'efficientnet_b0', '--num-classes', '3'])).rejects.toThrow(/--num-classes: 3 \(a detector name/);
+    await expect(run(['info', 'efficientnet_b0', '--num-classes', '3'])).rejects.toThrow(/--num-classes: 3 \(a detector or segmenter name/);
     await expect(run(['info', 'tf_efficientdet_d0', '--phi', '1'])).rejects.toThrow(/efficientdet_phi1/);
   });
 });
