@@ -24,7 +24,7 @@ import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { lineChartPng } from '../render/lines.js';
-import { defaultTrainingDevice, lastCard, runTrainingLoop, saveEpoch, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from './model-card.js';
 
@@ -62,46 +62,32 @@ export interface FineTuneResult {
   recipe: Recipe;
 }
 
-interface Start {
+interface Start extends RunStart {
   spec: EfficientNetSpec;
   arch: string;
-  preprocessing: Preprocessing;
-  /** Backbone weights (the classifier is replaced unless `keepHead`). */
-  weights: TensorMap | null;
-  keepHead: boolean;
-  base: string;
-  epoch: number;
-  step: number;
-  history: Record<string, number>[];
 }
 
 /** Where training starts: the run being resumed, a checkpoint, a zoo entry's pretrained weights, or a variant's random initialisation. */
 async function startingPoint(o: FineTuneOptions, classes: string[]): Promise<Start> {
-  if (o.resume) {
-    const ck = await loadCheckpoint(o.out).catch((e: Error) => {
-      throw new TrainingError(`--resume: no checkpoint to resume in ${o.out} (${e.message}); train without --resume first`);
-    });
-    if (ck.card.classes.join('\n') !== classes.join('\n'))
-      throw new TrainingError(`--resume: the checkpoint's classes (${ck.card.classes.join(', ')}) differ from the dataset's (${classes.join(', ')})`);
-    return { spec: ck.card.spec, arch: ck.card.arch, preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: true, base: ck.card.base, epoch: ck.card.epoch, step: ck.card.step, history: ck.card.history ?? [] };
-  }
+  const fromCheckpoint = async (path: string, resume: boolean): Promise<Start> => {
+    const { checkpoint, start } = await checkpointStart(path, { task: 'classification', classes, resume, hint: `effnet train fine-tunes classifiers (--task detection or segmentation train the others)` });
+    return { ...start, spec: checkpoint.card.spec, arch: checkpoint.card.arch };
+  };
+  if (o.resume) return fromCheckpoint(o.out, true);
   const ref = await resolveModel(o.model);
   switch (ref.kind) {
     case 'onnx':
       throw onnxNotTrainable(o.model);
-    case 'checkpoint': {
-      const ck = await loadCheckpoint(ref.path);
-      const same = ck.card.classes.join('\n') === classes.join('\n');
-      return { spec: ck.card.spec, arch: ck.card.arch, preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: same, base: ref.path, epoch: 0, step: 0, history: [] };
-    }
+    case 'checkpoint':
+      return fromCheckpoint(ref.path, false);
     case 'pretrained': {
       if (ref.entry.task === 'detection') throw new TrainingError(`"${o.model}" is a detector (a zoo entry of task detection); effnet train fine-tunes classifiers`);
       const p = await loadPretrainedWeights(ref.entry.name);
-      return { spec: p.spec, arch: p.entry.arch, preprocessing: p.entry.preprocessing, weights: p.weights, keepHead: false, base: ref.entry.name, epoch: 0, step: 0, history: [] };
+      return { ...freshStart(p.entry.preprocessing, p.weights, ref.entry.name), spec: p.spec, arch: p.entry.arch };
     }
     case 'variant': {
       const m = await loadModelWeights(o.model);
-      return { spec: m.spec, arch: ref.row.name, preprocessing: m.preprocessing, weights: null, keepHead: false, base: 'random', epoch: 0, step: 0, history: [] };
+      return { ...freshStart(m.preprocessing, null, 'random'), spec: m.spec, arch: ref.row.name };
     }
     case 'detector':
       throw new TrainingError(`"${o.model}" is a detector; fine-tune detectors with effnet train --task detection`);

@@ -25,7 +25,7 @@ import { defaultDetectorPreprocessing, loadPretrainedWeights, type Preprocessing
 import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from '../classification/model-card.js';
 import type { RgbImage } from '../images/decode.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
-import { defaultTrainingDevice, lastCard, runTrainingLoop, saveEpoch, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
 import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { detectorAnchors } from './anchors.js';
 import { detectionTrainTransform, imageInfoFor, resizePad } from './augment-boxes.js';
@@ -65,43 +65,19 @@ export interface FineTuneDetectorResult {
   recipe: Recipe;
 }
 
-interface Start {
+interface Start extends RunStart {
   config: EfficientDetConfig;
-  preprocessing: Preprocessing;
-  weights: TensorMap | null;
-  /** The start's classes are the dataset's: keep its class net. */
-  keepHead: boolean;
   /** Only the backbone starts trained (--backbone): the BiFPN and heads are new. */
   newHeads?: boolean;
-  base: string;
-  epoch: number;
-  step: number;
-  history: Record<string, number>[];
   categories?: { id: number; name: string }[];
 }
 
 async function startingPoint(o: FineTuneDetectorOptions, names: string[]): Promise<Start> {
   const fromCheckpoint = async (path: string, resume: boolean): Promise<Start> => {
-    const ck = await loadCheckpoint(path);
-    if (ck.card.task !== 'detection') throw new TrainingError(`${path} is a ${ck.card.task ?? 'classification'} checkpoint; a detector starts from a detector`);
-    const same = ck.card.classes.join('\n') === names.join('\n');
-    if (resume && !same) throw new TrainingError(`--resume: the checkpoint's classes (${ck.card.classes.join(', ')}) differ from the dataset's (${names.join(', ')})`);
-    return {
-      config: ck.card.detector!,
-      preprocessing: ck.card.preprocessing,
-      weights: ck.weights,
-      keepHead: same,
-      base: resume ? ck.card.base : path,
-      epoch: resume ? ck.card.epoch : 0,
-      step: resume ? ck.card.step : 0,
-      history: resume ? (ck.card.history ?? []) : [],
-      categories: ck.card.categories,
-    };
+    const { checkpoint, start } = await checkpointStart(path, { task: 'detection', classes: names, resume, hint: 'a detector starts from a detector' });
+    return { ...start, config: checkpoint.card.detector!, categories: checkpoint.card.categories };
   };
-  if (o.resume)
-    return fromCheckpoint(o.out, true).catch((e: Error) => {
-      throw e instanceof TrainingError ? e : new TrainingError(`--resume: no checkpoint to resume in ${o.out} (${e.message}); train without --resume first`);
-    });
+  if (o.resume) return fromCheckpoint(o.out, true);
   const ref = await resolveModel(o.model);
   switch (ref.kind) {
     case 'onnx':
@@ -111,12 +87,12 @@ async function startingPoint(o: FineTuneDetectorOptions, names: string[]): Promi
     case 'pretrained': {
       if (ref.entry.task !== 'detection') throw new TrainingError(`"${o.model}" is a classifier; a detector starts from a detection zoo entry (effnet zoo list), a detector checkpoint or a detector architecture`);
       const p = await loadPretrainedWeights(ref.entry.name);
-      return { config: detectorConfig(ref.entry.arch), preprocessing: p.entry.preprocessing, weights: p.weights, keepHead: false, base: ref.entry.name, epoch: 0, step: 0, history: [] };
+      return { ...freshStart(p.entry.preprocessing, p.weights, ref.entry.name), config: detectorConfig(ref.entry.arch) };
     }
     case 'detector': {
-      const base = { config: ref.config, preprocessing: defaultDetectorPreprocessing(ref.name), keepHead: false, epoch: 0, step: 0, history: [] };
-      if (o.backbone === undefined) return { ...base, weights: null, base: 'random' };
-      return { ...base, weights: await backboneWeights(o.backbone, ref.config), base: `${ref.name} on ${o.backbone}`, newHeads: true };
+      const preprocessing = defaultDetectorPreprocessing(ref.name);
+      if (o.backbone === undefined) return { ...freshStart(preprocessing, null, 'random'), config: ref.config };
+      return { ...freshStart(preprocessing, await backboneWeights(o.backbone, ref.config), `${ref.name} on ${o.backbone}`), config: ref.config, newHeads: true };
     }
     case 'segmenter':
       throw new TrainingError(`"${o.model}" is a segmenter; a detector starts from a detector (e.g. tf_efficientdet_d0, efficientdet_phi-3) or a detector checkpoint`);

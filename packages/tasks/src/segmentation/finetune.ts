@@ -25,8 +25,8 @@ import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from '../classifica
 import type { RgbImage } from '../images/decode.js';
 import { writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel, segmenterPreprocessing } from '../models/resolve.js';
-import { defaultTrainingDevice, lastCard, runTrainingLoop, saveEpoch, onnxNotTrainable, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
-import { type AugmentLevel, checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
+import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
+import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
 import { resizePair, segmentationTrainTransform } from './augment.js';
 import { loadSegmentationDataset, loadSegmentationPair, type SegmentationSample } from './dataset.js';
 import { IGNORE_INDEX, type IndexMask } from './index-png.js';
@@ -62,9 +62,6 @@ export interface FineTuneSegmenterResult {
   recipe: Recipe;
 }
 
-/** Scale jitter of each augmentation level (smp's examples and mmseg train with 0.5-2.0). */
-const SCALE_JITTER: Record<AugmentLevel, [number, number]> = { none: [1, 1], light: [0.75, 1.33], default: [0.5, 1.5], strong: [0.5, 2.0] };
-
 /** The loss terms of a choice: CE (ignore 255, optional label smoothing), smp's multiclass Dice (ignore 255), or their sum, on `labels`. */
 export function segmentationLoss(name: SegmentationLossName, labelSmoothing = 0): LossSpec {
   const terms: LossSpec['terms'] = [];
@@ -74,29 +71,18 @@ export function segmentationLoss(name: SegmentationLossName, labelSmoothing = 0)
   return { targets: [{ name: 'labels', dtype: 'int64' }], terms };
 }
 
-interface Start {
+interface Start extends RunStart {
   config: SegmenterConfig;
-  preprocessing: Preprocessing;
-  weights: TensorMap | null;
-  keepHead: boolean;
-  base: string;
-  epoch: number;
-  step: number;
-  history: Record<string, number>[];
+  /** The decoder starts from random weights on a trained encoder (--encoder). */
+  newDecoder?: boolean;
 }
 
 async function startingPoint(o: FineTuneSegmenterOptions, classes: string[]): Promise<Start> {
   const fromCheckpoint = async (path: string, resume: boolean): Promise<Start> => {
-    const ck = await loadCheckpoint(path);
-    if (ck.card.task !== 'segmentation') throw new TrainingError(`${path} is a ${ck.card.task ?? 'classification'} checkpoint; a segmenter starts from a segmenter (or a segmenter architecture with --encoder ${path})`);
-    const same = ck.card.classes.join('\n') === classes.join('\n');
-    if (resume && !same) throw new TrainingError(`--resume: the checkpoint's classes (${ck.card.classes.join(', ')}) differ from the dataset's (${classes.join(', ')})`);
-    return { config: ck.card.segmenter!, preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: same, base: resume ? ck.card.base : path, epoch: resume ? ck.card.epoch : 0, step: resume ? ck.card.step : 0, history: resume ? (ck.card.history ?? []) : [] };
+    const { checkpoint, start } = await checkpointStart(path, { task: 'segmentation', classes, resume, hint: `a segmenter starts from a segmenter (or a segmenter architecture with --encoder ${path})` });
+    return { ...start, config: checkpoint.card.segmenter! };
   };
-  if (o.resume)
-    return fromCheckpoint(o.out, true).catch((e: Error) => {
-      throw e instanceof TrainingError ? e : new TrainingError(`--resume: no checkpoint to resume in ${o.out} (${e.message}); train without --resume first`);
-    });
+  if (o.resume) return fromCheckpoint(o.out, true);
   const ref = await resolveModel(o.model);
   if (o.encoder !== undefined && ref.kind !== 'segmenter') throw new InvalidSpecError('encoder', o.encoder, `nothing with --model ${o.model}: --encoder initialises a segmenter architecture (e.g. unet_efficientnet_b0)`);
   switch (ref.kind) {
@@ -107,13 +93,12 @@ async function startingPoint(o: FineTuneSegmenterOptions, classes: string[]): Pr
     case 'pretrained': {
       if (ref.entry.task !== 'segmentation') throw new TrainingError(`"${o.model}" is a ${ref.entry.task ?? 'classification'} zoo entry; a segmenter starts from a segmentation entry (effnet-shapes-seg), a segmenter checkpoint or architecture (give a classifier as --encoder)`);
       const m = await loadModelWeights(o.model);
-      return { config: m.segmenter!, preprocessing: m.preprocessing, weights: m.weights, keepHead: false, base: ref.entry.name, epoch: 0, step: 0, history: [] };
+      return { ...freshStart(m.preprocessing, m.weights, ref.entry.name), config: m.segmenter! };
     }
     case 'segmenter': {
-      const graph = buildSegmenter(ref.config);
-      const base = { config: ref.config, preprocessing: segmenterPreprocessing(ref.config, graph), keepHead: false, epoch: 0, step: 0, history: [] };
-      if (o.encoder === undefined) return { ...base, weights: null, base: 'random' };
-      return { ...base, weights: await encoderWeights(o.encoder, ref.config), base: `${ref.config.name} on ${o.encoder}` };
+      const preprocessing = segmenterPreprocessing(ref.config, buildSegmenter(ref.config));
+      if (o.encoder === undefined) return { ...freshStart(preprocessing, null, 'random'), config: ref.config };
+      return { ...freshStart(preprocessing, await encoderWeights(o.encoder, ref.config), `${ref.config.name} on ${o.encoder}`), config: ref.config, newDecoder: true };
     }
     case 'variant':
     case 'detector':
@@ -202,9 +187,9 @@ export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<Fi
   if (start.weights) for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith('segmentation_head.'))) weights.set(name, t);
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, cropPct: 1 };
   const stepsPerEpoch = Math.ceil(trainSamples.length / batchSize);
-  const recipe = resolveRecipe(o, { imageSize: size, trainImages: trainSamples.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: o.freeze === 'encoder' });
+  const recipe = resolveRecipe(o, { imageSize: size, trainImages: trainSamples.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: o.freeze === 'encoder', task: 'segmentation', newHeads: start.newDecoder });
   o.onRecipe?.(recipe);
-  const jitter = SCALE_JITTER[recipe.augment];
+  const jitter = recipe.scaleJitter ?? [1, 1];
   const backendName = o.backend ?? 'auto';
   const backend = await trainingBackend(backendName);
   const freeze = o.freeze ?? 'none';

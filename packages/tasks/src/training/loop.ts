@@ -6,7 +6,8 @@
  */
 import { join } from 'node:path';
 import { canTrain, deriveSeed, type Device, EffnetError, getBackend, seededShuffle, type Tensor, type TensorMap, type TrainingBackend, type TrainSession } from '@effnet/core';
-import { type ModelCard, saveCheckpoint } from '../classification/model-card.js';
+import type { Preprocessing } from '@effnet/zoo';
+import { type LoadedCheckpoint, loadCheckpoint, type ModelCard, saveCheckpoint } from '../classification/model-card.js';
 import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
 
 export class TrainingError extends EffnetError {
@@ -195,4 +196,43 @@ export async function saveEpoch(out: string, weights: TensorMap, card: ModelCard
 export function lastCard(card: ModelCard | undefined, out: string, startEpoch: number, epochs: number): ModelCard {
   if (!card) throw new TrainingError(`nothing to train: the checkpoint in ${out} already has ${startEpoch} of ${epochs} epochs; raise --epochs`);
   return card;
+}
+
+/** Where a run starts, in every task: the weights (null: random), whether the head is kept, and the schedule position. */
+export interface RunStart {
+  preprocessing: Preprocessing;
+  /** Trained weights to start from (null: random initialisation). */
+  weights: TensorMap | null;
+  /** The start's classes are the dataset's: keep its head (classifier, class net, segmentation head). */
+  keepHead: boolean;
+  /** What the run started from, for the card: a zoo entry, a checkpoint path, 'random'. */
+  base: string;
+  epoch: number;
+  step: number;
+  history: Record<string, number>[];
+}
+
+/** A run starting at epoch 0 (new head) from `weights` (null: random). */
+export function freshStart(preprocessing: Preprocessing, weights: TensorMap | null, base: string): RunStart {
+  return { preprocessing, weights, keepHead: false, base, epoch: 0, step: 0, history: [] };
+}
+
+/**
+ * A run's start from a checkpoint of `task`: `resume` continues the run saved there (same classes required, schedule
+ * and history kept; a missing checkpoint says to train without --resume first); otherwise the checkpoint's weights
+ * start a new run, keeping its head when its classes are the dataset's. `hint` ends the wrong-task error.
+ */
+export async function checkpointStart(path: string, o: { task: 'classification' | 'detection' | 'segmentation'; classes: readonly string[]; resume: boolean; hint: string }): Promise<{ checkpoint: LoadedCheckpoint; start: RunStart }> {
+  const ck = await loadCheckpoint(path).catch((e: Error) => {
+    throw o.resume ? new TrainingError(`--resume: no checkpoint to resume in ${path} (${e.message}); train without --resume first`) : e;
+  });
+  const task = ck.card.task ?? 'classification';
+  if (task !== o.task) throw new TrainingError(`${path} is a ${task} checkpoint; ${o.hint}`);
+  const same = ck.card.classes.join('\n') === o.classes.join('\n');
+  if (o.resume && !same) throw new TrainingError(`--resume: the checkpoint's classes (${ck.card.classes.join(', ')}) differ from the dataset's (${o.classes.join(', ')})`);
+  const r = o.resume;
+  return {
+    checkpoint: ck,
+    start: { preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: same, base: r ? ck.card.base : path, epoch: r ? ck.card.epoch : 0, step: r ? ck.card.step : 0, history: r ? (ck.card.history ?? []) : [] },
+  };
 }

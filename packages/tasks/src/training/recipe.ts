@@ -39,13 +39,15 @@ export type RecipeTask = 'classification' | 'detection' | 'segmentation';
 /** Scale jitter (random rescale then crop/pad to the model size) per augmentation level, as effdet's training
  * transform; effdet trains COCO with (0.1, 2.0), which is 'strong'. */
 export const SCALE_JITTERS: Record<AugmentLevel, [number, number] | null> = { none: null, light: [0.75, 1.33], default: [0.5, 1.5], strong: [0.1, 2.0] };
+/** Segmentation's strong level is DeepLab's (0.5-2.0): below half size the masks' small regions vanish. */
+const SEGMENTATION_STRONG_JITTER: [number, number] = [0.5, 2.0];
 
 /** What the recipe is trained on and from. */
 export interface RecipeContext {
   /** Default classification. */
   task?: RecipeTask;
   /** Part of the model starts from random weights (detection: a classifier's backbone under a new BiFPN and heads, or a
-   * detector's new class net for new categories). */
+   * detector's new class net for new categories; segmentation: a new decoder on a classifier's encoder). */
   newHeads?: boolean;
   /** Input size in pixels. */
   imageSize: number;
@@ -123,7 +125,9 @@ export function resolveRecipe(o: RecipeOptions, ctx: RecipeContext): Recipe {
     o.augment,
     !dense && !ctx.pretrained && !smallImages && !smallData ? 'strong' : 'light',
     dense
-      ? `${task}: mild scale jitter (0.75-1.33) keeps objects at the sizes the anchors and data have; effdet's COCO recipe is --augment strong (0.1-2.0)`
+      ? task === 'detection'
+        ? "detection: mild scale jitter (0.75-1.33) keeps objects at the sizes the anchors and data have; effdet's COCO recipe is --augment strong (0.1-2.0)"
+        : 'segmentation: mild scale jitter (0.75-1.33), the same on image and mask (nearest), keeps regions at the sizes the data has; DeepLab trains with --augment strong (0.5-2.0)'
       : ctx.pretrained
         ? 'fine-tuning pretrained weights: mild crops keep what the features already know'
         : smallImages || smallData
@@ -136,7 +140,7 @@ export function resolveRecipe(o: RecipeOptions, ctx: RecipeContext): Recipe {
   const [lrValue, lrWhy] = ctx.frozenBackbone
     ? [1e-2, 'a linear probe on frozen features']
     : ctx.newHeads
-      ? [4e-3, 'new layers (a BiFPN and heads, or a class net for new categories) start from random weights: 4e-3 (measured: README, "Training and evaluating detectors")']
+      ? [4e-3, `new layers (${task === 'segmentation' ? 'a decoder on a pretrained encoder' : 'a BiFPN and heads, or a class net for new categories'}) start from random weights: 4e-3 (measured: README, "Training and evaluating detectors")`]
       : ctx.pretrained
         ? [1e-3, `fine-tuning a pretrained ${dense ? task === 'detection' ? 'detector' : 'segmenter' : 'model'}`]
         : [3e-3, 'training from scratch'];
@@ -150,7 +154,7 @@ export function resolveRecipe(o: RecipeOptions, ctx: RecipeContext): Recipe {
   if (dense && o.labelSmoothing !== undefined && o.labelSmoothing > 0)
     throw new InvalidSpecError('labelSmoothing', o.labelSmoothing, `0 or nothing for ${task}: its loss has no label smoothing`);
   const labelSmoothing = pick('labelSmoothing', o.labelSmoothing, dense ? 0 : 0.1, dense ? `${task} loss: no label smoothing` : 'label smoothing 0.1');
-  const scaleJitter = dense ? SCALE_JITTERS[augment] : null;
+  const scaleJitter = !dense ? null : task === 'segmentation' && augment === 'strong' ? SEGMENTATION_STRONG_JITTER : SCALE_JITTERS[augment];
   if (dense) delete reasons.labelSmoothing;
   return { task, optimizer, lr, weightDecay, momentum, nesterov: o.nesterov ?? momentum > 0, schedule, warmupSteps, labelSmoothing, augment, cropScale, scaleJitter, flip, reasons };
 }

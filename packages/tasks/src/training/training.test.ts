@@ -61,6 +61,18 @@ describe('the recipe', () => {
     expect(resolveRecipe({}, ctx()).scaleJitter).toBeNull();
   });
 
+  it("describes segmentation by its joint scale jitter (DeepLab's 0.5-2.0 when strong), without label smoothing", () => {
+    const seg = (o = {}, c: Partial<RecipeContext> = {}) => resolveRecipe(o, ctx({ task: 'segmentation', imageSize: 64, ...c }));
+    const r = seg();
+    expect(r.labelSmoothing).toBe(0);
+    expect(describeRecipe(r)).toMatch(/scale jitter 0\.75-1\.33 \+ flips$/);
+    expect(r.reasons.augment).toMatch(/segmentation.*mask/);
+    expect(seg({ augment: 'strong' }).scaleJitter).toEqual([0.5, 2]);
+    expect(seg({}, { newHeads: true }).reasons.lr).toMatch(/decoder/);
+    expect(seg({}, { pretrained: true }).reasons.lr).toMatch(/segmenter/);
+    expect(() => seg({ labelSmoothing: 0.1 })).toThrow(/segmentation/);
+  });
+
   it('turns into core trainer settings', () => {
     const r = resolveRecipe({ optimizer: 'sgd' }, ctx());
     expect(trainerSettings(r, 320)).toEqual({ optimizer: { kind: 'sgd', lr: 1e-3, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }, schedule: { kind: 'cosine', totalSteps: 320, warmupSteps: 16 } });
