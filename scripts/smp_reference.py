@@ -8,6 +8,13 @@ Models are effnet's names: unet_efficientnet_b0 = smp.Unet("timm-efficientnet-b0
 deeplabv3plus_* = smp.DeepLabV3Plus (smp's defaults: encoder output stride 16, logits at the input size). The encoder
 is the timm-efficientnet-bN one (symmetric padding, BN eps 1e-5), built without downloading anything.
 
+bifpnseg_<detector> is automl's EfficientDet segmentation head (efficientdet_keras.py SegmentationHead) transcribed
+to PyTorch on effdet's own backbone and BiFPN (effdet.create_model): per level from the deepest, ConvTranspose2d(3,
+stride 2, no bias) cropped to TF's 'same' (the last row and column of the full output dropped), BatchNorm (the
+detector's eps/momentum), the detector's activation, concat with the next level; then ConvTranspose2d to the classes
+('same' again) and, as effnet's segmenters do, a bilinear resize (align_corners=False) to the input size. automl is
+TensorFlow and not a peer here: the head is this transcription; backbone and BiFPN are effdet's.
+
 Modes:
 
   names --models unet_efficientnet_b0:3,fpn_efficientnet_b0:3,...
@@ -44,9 +51,51 @@ import segmentation_models_pytorch as smp  # noqa: E402
 ARCHS = {"unet": "Unet", "fpn": "FPN", "deeplabv3plus": "DeepLabV3Plus"}
 
 
-def build(name, classes):
-    """effnet's segmenter name -> smp's model with the timm-efficientnet encoder."""
+class AutomlSegHead(torch.nn.Module):
+    """automl's SegmentationHead in PyTorch (see the module doc)."""
+
+    def __init__(self, channels, classes, levels, act, eps, momentum):
+        super().__init__()
+        c = channels
+        self.con2d_ts = torch.nn.ModuleList(
+            [torch.nn.ConvTranspose2d(c if i == 0 else 2 * c, c, 3, stride=2, bias=False) for i in range(levels)])
+        self.con2d_t_bns = torch.nn.ModuleList([torch.nn.BatchNorm2d(c, eps=eps, momentum=momentum) for _ in range(levels)])
+        self.head_transpose = torch.nn.ConvTranspose2d(2 * c, classes, 3, stride=2, bias=True)
+        self.act = act
+
+    def forward(self, feats):
+        same = lambda y: y[:, :, :-1, :-1]  # noqa: E731  TF 'same' for k=3, s=2: pads (0, 1) at each side's end
+        x = feats[-1]
+        for t, bn, skip in zip(self.con2d_ts, self.con2d_t_bns, list(reversed(feats[:-1]))):
+            x = torch.cat([self.act(bn(same(t(x)))), skip], 1)
+        return same(self.head_transpose(x))
+
+
+class BifpnSeg(torch.nn.Module):
+    def __init__(self, detector, classes, size):
+        super().__init__()
+        from effdet import create_model_from_config, get_efficientdet_config
+        from effdet.efficientdet import get_act_layer
+        config = get_efficientdet_config(detector)
+        config.image_size = (size, size)  # effdet sizes the BiFPN's resampling from the config
+        d = create_model_from_config(config, pretrained=False, pretrained_backbone=False, num_classes=1)
+        cfg = d.config
+        self.backbone = d.backbone
+        self.fpn = d.fpn
+        self.seg_head = AutomlSegHead(cfg.fpn_channels, classes, cfg.max_level - cfg.min_level,
+                                      get_act_layer(cfg.act_type)(), 1e-3, 0.01)
+
+    def forward(self, x):
+        feats = self.fpn(self.backbone(x))
+        y = self.seg_head(feats)
+        return torch.nn.functional.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def build(name, classes, size=512):
+    """effnet's segmenter name -> smp's model with the timm-efficientnet encoder (or bifpnseg_<detector>)."""
     decoder, _, encoder = name.partition("_")
+    if decoder == "bifpnseg":
+        return BifpnSeg(encoder.replace("-", ""), classes, size)
     if decoder not in ARCHS or not encoder.startswith("efficientnet_b"):
         raise SystemExit(f"{name}: expected <unet|fpn|deeplabv3plus>_efficientnet_bN")
     return getattr(smp, ARCHS[decoder])("timm-efficientnet-" + encoder[len("efficientnet_"):], encoder_weights=None, classes=classes)
@@ -71,12 +120,14 @@ def randomize_(model, seed):
             m.bias.normal_(0.0, 0.1, generator=g)
         elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
             m.bias.add_(torch.randn(m.bias.shape, generator=g) * 0.05)
+        if getattr(m, "edge_weights", None) is not None:
+            m.edge_weights.uniform_(0.2, 1.5, generator=g)  # away from 0: a sum near 0 amplifies float32 rounding
 
 
 def fixture(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = build(args.model, args.classes)
+    model = build(args.model, args.classes, args.size)
     randomize_(model, args.seed)
     s = args.size
     gi = torch.Generator().manual_seed(args.seed + INPUT_SEED_OFFSET)

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { type Backend, buildSegmenter, type LoadOptions, readNpy, readSafetensors, segmenterConfig, specFor, toCanonicalNames } from '@effnet/core';
 import { maxDiff, scriptFixture } from './peers.js';
 
-/** The three decoders on the timm-efficientnet-b0 encoder, 3 classes, 128 px, batch 2. */
-export const SMP_CASES = ['unet_efficientnet_b0', 'fpn_efficientnet_b0', 'deeplabv3plus_efficientnet_b0'] as const;
+/** The three decoders on the timm-efficientnet-b0 encoder, and automl's head on effdet's d0 (scripts/smp_reference.py), 3 classes, 128 px, batch 2. */
+export const SMP_CASES = ['unet_efficientnet_b0', 'fpn_efficientnet_b0', 'deeplabv3plus_efficientnet_b0', 'bifpnseg_efficientdet_d0'] as const;
 
 export interface SmpFixture {
   weights: string;

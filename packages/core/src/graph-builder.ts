@@ -83,11 +83,11 @@ export class GraphBuilder {
   convTranspose(
     name: string,
     input: string,
-    o: { inChannels: number; outChannels: number; kernel: number; stride: number; pads?: [number, number, number, number]; outputPadding?: [number, number]; groups?: number; bias?: boolean },
+    o: { inChannels: number; outChannels: number; kernel: number; stride: number; pads?: [number, number, number, number]; outputPadding?: [number, number]; groups?: number; bias?: boolean; init?: ParamInit },
   ): string {
     const groups = o.groups ?? 1;
     const fanOut = o.kernel * o.kernel * o.outChannels;
-    const weight = this.param(`${name}.weight`, [o.inChannels, o.outChannels / groups, o.kernel, o.kernel], { kind: 'normal', std: Math.sqrt(2 / fanOut) });
+    const weight = this.param(`${name}.weight`, [o.inChannels, o.outChannels / groups, o.kernel, o.kernel], o.init ?? { kind: 'normal', std: Math.sqrt(2 / fanOut) });
     const params: { weight: string; bias?: string } = { weight };
     if (o.bias) params.bias = this.param(`${name}.bias`, [o.outChannels], { kind: 'constant', value: 0 });
     return this.push({

@@ -13,6 +13,7 @@ import {
   isSegmenterName,
   resolveVariant,
   segmenterConfig,
+  segmenterInputMultiple,
   specFor,
 } from '@effnet/core';
 import { defineCommand } from '../args.js';
@@ -58,6 +59,8 @@ export function segmenterInfo(o: InfoOptions & { variant: string }) {
   if (o.phi !== undefined) throw new InvalidSpecError('--phi', o.phi, `nothing with a segmenter; name its encoder instead (${o.variant.split('_')[0]}_efficientnet_phi${o.phi})`);
   const c = segmenterConfig(o.variant);
   const resolution = o.resolution ?? 512;
+  const multiple = segmenterInputMultiple(c);
+  if (resolution % multiple) throw new InvalidSpecError('--resolution', resolution, `a multiple of ${multiple} for ${c.name}`);
   const graph = buildSegmenter(c, { numClasses: o.numClasses, inputResolution: resolution });
   const a = analyzeGraph(graph);
   return {
@@ -68,6 +71,7 @@ export function segmenterInfo(o: InfoOptions & { variant: string }) {
     macs: a.macs,
     decoder: c.decoder,
     encoder: c.encoder,
+    ...(c.detector ? { detector: c.detector } : {}),
     numClasses: o.numClasses ?? 1,
     outputs: a.outputs,
     endpoints: a.endpoints.map((e) => ({ name: e.name, node: e.node, stride: e.stride, channels: e.channels, shape: e.shape })),
@@ -129,7 +133,9 @@ export function infoText(o: InfoOptions): string {
     if (o.json) return JSON.stringify(d, null, 2);
     return [
       `${d.variant} at ${d.resolution}x${d.resolution}: ${d.params.toLocaleString('en-US')} params (${humanCount(d.params)}), ${d.macs.toLocaleString('en-US')} MACs (${humanCount(d.macs)})`,
-      `decoder ${d.decoder.kind} (as smp's), encoder ${d.encoder} at output stride ${d.decoder.outputStride}, ${d.numClasses} classes`,
+      d.detector
+        ? `automl's segmentation head on ${d.detector}'s backbone (${d.encoder}) and BiFPN, ${d.numClasses} classes`
+        : `decoder ${d.decoder.kind} (as smp's), encoder ${d.encoder} at output stride ${d.decoder.outputStride}, ${d.numClasses} classes`,
       '',
       formatTable(['output', 'shape'], Object.entries(d.outputs).map(([k, v]) => [k, `[${v.join(', ')}]`])),
       '',
@@ -154,7 +160,7 @@ export const infoCommand = defineCommand({
   name: 'info',
   summary: 'stages, endpoints, parameters and MACs of a variant, detector or segmenter',
   usage: 'effnet info <variant|detector|segmenter> [--resolution N] [--phi X] [--num-classes N] [--json]',
-  positionals: { name: '<variant|detector|segmenter>', description: 'a variant (effnet variants), a detector (tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3, efficientdet_phi<X>) or a segmenter (unet_, fpn_ or deeplabv3plus_<variant>); optional with --phi', max: 1 },
+  positionals: { name: '<variant|detector|segmenter>', description: 'a variant (effnet variants), a detector (tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3, efficientdet_phi<X>) or a segmenter (unet_, fpn_ or deeplabv3plus_<variant>, bifpnseg_<detector>); optional with --phi', max: 1 },
   options: {
     resolution: { type: 'number', integer: true, min: 1, max: 8192, valueName: 'N', description: 'analyse at N x N pixels instead of the variant\'s resolution' },
     phi: { type: 'number', min: -20, max: 20, valueName: 'X', description: "compound-scale the variant's base (B0 by default) by phi; negative: --phi=-1" },

@@ -18,11 +18,12 @@ export interface DetectorBuildOptions {
 }
 
 /** A pyramid feature map: its tensor, channels and level (stride 2^level). */
-interface Feature {
+export interface PyramidFeature {
   node: string;
   channels: number;
   level: number;
 }
+type Feature = PyramidFeature;
 
 /** Raw head outputs of a level, in effdet's layout: class [N, anchors * classes, H, W], box [N, anchors * 4, H, W]. */
 export const classOutputName = (level: number) => `class_P${level}`;
@@ -62,8 +63,63 @@ export function buildEfficientDet(config: EfficientDetConfig, options: DetectorB
   for (const v of [h, w]) if (v !== null && (!Number.isInteger(v) || v < 1)) throw new InvalidSpecError('inputResolution', res, 'a positive integer, [h, w], or null');
 
   const g = new GraphBuilder(config.name, [{ name: 'input', channels: inChannels, height: h, width: w }]);
+  const { trunk, pyramid, separable, backbone } = appendEfficientDetFeatures(g, config, 'input', inChannels);
+  const C = config.fpnChannels;
+  const padding: Padding = { mode: config.padding };
+
+  const numAnchors = config.numScales * config.aspectRatios.length;
+  const outputs: string[] = [];
+  for (const [net, perAnchor, outName] of [['class_net', numClasses, classOutputName], ['box_net', 4, boxOutputName]] as const) {
+    pyramid.forEach((f, li) => {
+      let x = f.node;
+      for (let k = 0; k < config.boxClassRepeats; k++) {
+        const node = `${net}.level${f.level}.conv_rep.${k}`;
+        x = separable(node, `${net}.conv_rep.${k}`, x, { bias: config.redundantBias, head: true });
+        x = g.batchNorm(config.headBnLevelFirst ? `${net}.bn_rep.${li}.${k}` : `${net}.bn_rep.${k}.${li}.bn`, x, C, config.bnEps, config.bnMomentum);
+        x = g.activation(`${node}.act`, x, config.act);
+      }
+      const predict = `${net}.level${f.level}.predict`;
+      const dw = g.conv(`${predict}.conv_dw`, x, { inChannels: C, outChannels: C, kernel: 3, groups: C, padding, params: `${net}.predict.conv_dw`, shared: true, init: varianceScaling([C, 1, 3, 3]) });
+      outputs.push(
+        g.conv(outName(f.level), dw, {
+          inChannels: C,
+          outChannels: perAnchor * numAnchors,
+          kernel: 1,
+          padding,
+          bias: true,
+          params: `${net}.predict.conv_pw`,
+          shared: true,
+          init: varianceScaling([perAnchor * numAnchors, C, 1, 1]),
+          biasInit: { kind: 'constant', value: net === 'class_net' ? CLASS_PRIOR_BIAS : 0 },
+        }),
+      );
+    });
+  }
+
+  const endpoints: Endpoint[] = [...trunk.endpoints, ...pyramid.map((f) => ({ name: `P${f.level}`, node: f.node, stride: 2 ** f.level, channels: C }))];
+  return g.build(outputs, endpoints, detectionMetadata(config, numClasses, backbone));
+}
+
+/** What an EfficientDet's feature network gives its heads. */
+export interface EfficientDetFeatures {
+  /** The backbone (its `stride*` endpoints). */
+  trunk: ReturnType<typeof appendEfficientNetTrunk>;
+  /** The BiFPN's outputs, P{minLevel} .. P{maxLevel}, fpnChannels each. */
+  pyramid: Feature[];
+  /** effdet's SeparableConv2d (C to C) without norm and act; `head` convs are shared across levels. */
+  separable: (node: string, params: string, x: string, o: { bias: boolean; head: boolean }) => string;
+  /** The backbone's variant name. */
+  backbone: string;
+}
+
+/**
+ * Appends an EfficientDet's feature network to `g` at `input`: the EfficientNet backbone (`backbone.*`), extra levels
+ * by 1x1 conv + BN and max pooling (`fpn.resample.*`) and the BiFPN cells generated from `bifpnNodes` (`fpn.cell.*`),
+ * under effdet's names. The detector's heads and automl's segmentation head (bifpnseg) both read its pyramid.
+ */
+export function appendEfficientDetFeatures(g: GraphBuilder, config: EfficientDetConfig, input: string, inChannels: number): EfficientDetFeatures {
   const spec = specFor(config.backbone, { dropPathRate: config.backboneDropPath });
-  const trunk = appendEfficientNetTrunk(g, spec, 'input', inChannels, 'backbone.');
+  const trunk = appendEfficientNetTrunk(g, spec, input, inChannels, 'backbone.');
   const padding: Padding = { mode: config.padding };
   const C = config.fpnChannels;
   const bn = (name: string, x: string) => g.batchNorm(name, x, C, config.bnEps, config.bnMomentum);
@@ -121,39 +177,8 @@ export function buildEfficientDet(config: EfficientDetConfig, options: DetectorB
     });
     cellInputs = all.slice(-feats.length);
   }
-  const pyramid = cellInputs;
+  return { trunk, pyramid: cellInputs, separable, backbone: spec.name };
 
-  const numAnchors = config.numScales * config.aspectRatios.length;
-  const outputs: string[] = [];
-  for (const [net, perAnchor, outName] of [['class_net', numClasses, classOutputName], ['box_net', 4, boxOutputName]] as const) {
-    pyramid.forEach((f, li) => {
-      let x = f.node;
-      for (let k = 0; k < config.boxClassRepeats; k++) {
-        const node = `${net}.level${f.level}.conv_rep.${k}`;
-        x = separable(node, `${net}.conv_rep.${k}`, x, { bias: config.redundantBias, head: true });
-        x = g.batchNorm(config.headBnLevelFirst ? `${net}.bn_rep.${li}.${k}` : `${net}.bn_rep.${k}.${li}.bn`, x, C, config.bnEps, config.bnMomentum);
-        x = g.activation(`${node}.act`, x, config.act);
-      }
-      const predict = `${net}.level${f.level}.predict`;
-      const dw = g.conv(`${predict}.conv_dw`, x, { inChannels: C, outChannels: C, kernel: 3, groups: C, padding, params: `${net}.predict.conv_dw`, shared: true, init: varianceScaling([C, 1, 3, 3]) });
-      outputs.push(
-        g.conv(outName(f.level), dw, {
-          inChannels: C,
-          outChannels: perAnchor * numAnchors,
-          kernel: 1,
-          padding,
-          bias: true,
-          params: `${net}.predict.conv_pw`,
-          shared: true,
-          init: varianceScaling([perAnchor * numAnchors, C, 1, 1]),
-          biasInit: { kind: 'constant', value: net === 'class_net' ? CLASS_PRIOR_BIAS : 0 },
-        }),
-      );
-    });
-  }
-
-  const endpoints: Endpoint[] = [...trunk.endpoints, ...pyramid.map((f) => ({ name: `P${f.level}`, node: f.node, stride: 2 ** f.level, channels: C }))];
-  return g.build(outputs, endpoints, detectionMetadata(config, numClasses, spec.name));
 }
 
 /** A BiFPN node's fusion: a learnt weighted sum (effdet's `edge_weights`), or a plain sum. */

@@ -1,12 +1,14 @@
+import { detectorConfig, isDetectorName } from '../detection/efficientdet-configs.js';
 import { InvalidSpecError, UnknownVariantError } from '../errors.js';
 import { resolveVariant } from '../variants.js';
 
 /**
  * The segmentation decoders as data: each row is one of segmentation_models_pytorch's decoders with its defaults
  * (smp 0.5: `Unet`, `FPN`, `DeepLabV3Plus`), so that `<decoder>_<encoder>` builds smp's model on an EfficientNet
- * encoder, parameter for parameter, under smp's state_dict names.
+ * encoder, parameter for parameter, under smp's state_dict names; and automl's EfficientDet segmentation head
+ * (`bifpnseg_<detector>`: transposed convs up the BiFPN's pyramid, on a detector's backbone and BiFPN).
  */
-export type DecoderKind = 'unet' | 'fpn' | 'deeplabv3plus';
+export type DecoderKind = 'unet' | 'fpn' | 'deeplabv3plus' | 'bifpnseg';
 
 interface DecoderBase {
   kind: DecoderKind;
@@ -45,7 +47,18 @@ export interface DeepLabV3PlusConfig extends DecoderBase {
   dropout: number;
 }
 
-export type DecoderConfig = UnetConfig | FpnConfig | DeepLabV3PlusConfig;
+/**
+ * automl's SegmentationHead (efficientdet_keras.py) on an EfficientDet's BiFPN: from the deepest level, per level a
+ * 3x3 stride-2 Conv2DTranspose ('same', no bias) to the BiFPN's width, BatchNorm, the detector's activation, concat
+ * with the next shallower level; then a 3x3 stride-2 Conv2DTranspose to the classes (stride 2^(minLevel-1): P2 for
+ * P3..P7). effnet adds a bilinear resize (half-pixel) of those logits to the input's size, as every segmenter's
+ * output is; the head's BatchNorm uses the detector's eps and momentum.
+ */
+export interface BifpnSegConfig extends DecoderBase {
+  kind: 'bifpnseg';
+}
+
+export type DecoderConfig = UnetConfig | FpnConfig | DeepLabV3PlusConfig | BifpnSegConfig;
 
 const BN = { bnEps: 1e-5, bnMomentum: 0.1 } as const;
 
@@ -53,6 +66,8 @@ export const DECODERS: readonly DecoderConfig[] = [
   { kind: 'unet', decoderChannels: [256, 128, 64, 32, 16], interpolation: 'nearest', outputStride: 32, headKernel: 3, headUpsampling: 1, ...BN },
   { kind: 'fpn', pyramidChannels: 256, segmentationChannels: 128, groupNormGroups: 32, dropout: 0.2, outputStride: 32, headKernel: 1, headUpsampling: 4, ...BN },
   { kind: 'deeplabv3plus', channels: 256, atrousRates: [12, 24, 36], highResChannels: 48, dropout: 0.5, outputStride: 16, headKernel: 1, headUpsampling: 4, ...BN },
+  // The detector's BN eps/momentum replace these (see BifpnSegConfig); the head is two-fold transposed convs.
+  { kind: 'bifpnseg', outputStride: 32, headKernel: 3, headUpsampling: 2, ...BN },
 ];
 
 export const DECODER_KINDS: readonly DecoderKind[] = DECODERS.map((d) => d.kind);
@@ -61,7 +76,15 @@ export const DECODER_KINDS: readonly DecoderKind[] = DECODERS.map((d) => d.kind)
 export interface SegmenterConfig {
   name: string;
   decoder: DecoderConfig;
+  /** The EfficientNet the features come from (bifpnseg: the detector's backbone). */
   encoder: string;
+  /** bifpnseg: the EfficientDet whose backbone and BiFPN feed the head. */
+  detector?: string;
+}
+
+/** Input sides a segmenter takes are multiples of this: 32, or 2^maxLevel for bifpnseg (each level exactly half the one above). */
+export function segmenterInputMultiple(config: SegmenterConfig): number {
+  return config.detector !== undefined ? 2 ** detectorConfig(config.detector).maxLevel : 32;
 }
 
 /** true when `name` reads as `<decoder>_<anything>` (the encoder may still be unknown). */
@@ -79,13 +102,18 @@ export function segmenterConfig(name: string): SegmenterConfig {
   const cut = lower.indexOf('_');
   const kind = cut > 0 ? lower.slice(0, cut) : lower;
   const decoder = DECODERS.find((d) => d.kind === kind);
-  if (!decoder || cut < 0) throw new InvalidSpecError('segmenter', name, `<decoder>_<encoder> with decoder one of ${DECODER_KINDS.join(', ')} (e.g. unet_efficientnet_b0)`);
+  if (!decoder || cut < 0) throw new InvalidSpecError('segmenter', name, `<decoder>_<encoder> with decoder one of ${DECODER_KINDS.join(', ')} (e.g. unet_efficientnet_b0, bifpnseg_efficientdet_d0)`);
   const encoderName = lower.slice(cut + 1);
+  if (decoder.kind === 'bifpnseg') {
+    if (!isDetectorName(encoderName)) throw new InvalidSpecError(`segmenter "${name}" detector`, encoderName, 'an EfficientDet: tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3 or efficientdet_phi<X> (e.g. bifpnseg_efficientdet_d0)');
+    const det = detectorConfig(encoderName);
+    return { name: `${kind}_${det.name}`, decoder, encoder: det.backbone, detector: det.name };
+  }
   let encoder: string;
   try {
     encoder = resolveVariant(encoderName).name;
   } catch (e) {
-    if (e instanceof UnknownVariantError) throw new InvalidSpecError(`segmenter "${name}" encoder`, encoderName, 'an EfficientNet variant such as efficientnet_b0 or tf_efficientnet_b3 (effnet variants lists them)');
+    if (e instanceof UnknownVariantError) throw new InvalidSpecError(`segmenter "${name}" encoder`, encoderName, 'an EfficientNet variant such as efficientnet_b0 or tf_efficientnet_b3 (tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3, efficientdet_phi<X>)');
     throw e;
   }
   return { name: `${kind}_${encoder}`, decoder, encoder };

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { countParameters, inferShapes, InvalidSpecError, liveNodes, prepareForInference, randomWeights } from '../index.js';
+import { buildEfficientDet, countParameters, detectorConfig, inferShapes, InvalidSpecError, liveNodes, prepareForInference, randomWeights } from '../index.js';
 import { DECODER_KINDS, isSegmenterName, segmenterConfig } from './decoder-configs.js';
 import { buildSegmenter, readSegmentationMetadata, SEGMENTATION_OUTPUT } from './segmenter.js';
 
@@ -15,7 +15,7 @@ describe('segmenters as data', () => {
   it('logits have the classes and the input size for any decoder, encoder, size and class count', () => {
     fc.assert(
       fc.property(
-        fc.constantFrom(...DECODER_KINDS),
+        fc.constantFrom(...DECODER_KINDS.filter((k) => k !== 'bifpnseg')),
         fc.constantFrom('efficientnet_b0', 'tf_efficientnet_lite0', 'efficientnet_phi-3'),
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 1, max: 4 }),
@@ -29,6 +29,39 @@ describe('segmenters as data', () => {
       ),
       { numRuns: 12 },
     );
+  });
+
+  it("bifpnseg: automl's head on a detector's BiFPN; logits at the input size for any detector, size (a multiple of 2^maxLevel) and classes", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('efficientdet_d0', 'tf_efficientdet_lite0', 'efficientdet_phi-4', 'tf_efficientdet_d1'),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 30 }),
+        (detector, hk, wk, classes) => {
+          const config = segmenterConfig(`bifpnseg_${detector}`);
+          const det = detectorConfig(detector);
+          expect(config).toMatchObject({ detector: det.name, encoder: det.backbone });
+          const g = buildSegmenter(config, { numClasses: classes, inputResolution: [128 * hk, 128 * wk] });
+          const shapes = inferShapes(g, { batch: 2 });
+          expect(shapes.get(SEGMENTATION_OUTPUT)).toEqual([2, classes, 128 * hk, 128 * wk]);
+          // The head's logits before the resize sit at stride 2^(minLevel - 1) (P2 for P3..P7).
+          const s = 2 ** (det.minLevel - 1);
+          expect(shapes.get('seg_head.head_transpose')).toEqual([2, classes, (128 * hk) / s, (128 * wk) / s]);
+          expect(readSegmentationMetadata(g)).toMatchObject({ decoder: 'bifpnseg', numClasses: classes });
+          // The features are the detector's own parameters, under effdet's names; the head is new.
+          const detParams = new Set(buildEfficientDet(det, { numClasses: 1 }).parameters.map((p) => p.name));
+          for (const p of g.parameters) expect(p.name.startsWith('seg_head.') ? !detParams.has(p.name) : detParams.has(p.name), p.name).toBe(true);
+        },
+      ),
+      { numRuns: 10 },
+    );
+    // 4 transposed convs + BN for P7..P4 (64 channels in d0) and the head on 128 channels: automl's head on d0 with 3 classes.
+    const head = buildSegmenter(segmenterConfig('bifpnseg_efficientdet_d0'), { numClasses: 3 }).parameters.filter((p) => p.name.startsWith('seg_head.') && p.trainable);
+    const n = head.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+    expect(n).toBe(64 * 64 * 9 + 3 * 128 * 64 * 9 + 4 * 2 * 64 + 128 * 3 * 9 + 3);
+    expect(() => buildSegmenter(segmenterConfig('bifpnseg_efficientdet_d0'), { inputResolution: 96 })).toThrow(/multiple of 128/);
+    expect(() => segmenterConfig('bifpnseg_efficientnet_b0')).toThrow(/EfficientDet/);
   });
 
   it("DeepLabV3+ dilates the encoder's last stride-2 stage (output stride 16); U-Net and FPN keep 32", () => {

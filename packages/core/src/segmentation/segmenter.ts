@@ -3,12 +3,14 @@ import { InvalidSpecError } from '../errors.js';
 import { assertNever, type Endpoint, type Graph, type Padding, type ParamInit } from '../graph.js';
 import { GraphBuilder } from '../graph-builder.js';
 import { specFor } from '../variants.js';
-import type { DeepLabV3PlusConfig, FpnConfig, SegmenterConfig, UnetConfig } from './decoder-configs.js';
+import { appendEfficientDetFeatures } from '../detection/efficientdet.js';
+import { detectorConfig } from '../detection/efficientdet-configs.js';
+import { type DeepLabV3PlusConfig, type FpnConfig, type SegmenterConfig, segmenterInputMultiple, type UnetConfig } from './decoder-configs.js';
 
 export interface SegmenterBuildOptions {
   /** Output channels of the segmentation head, default 1 (smp's default: one binary mask). */
   numClasses?: number;
-  /** Static input size (number or [h, w]), or null for any size (a multiple of 32). Default null. */
+  /** Static input size (number or [h, w]), or null for any size (a multiple of 32; of 2^maxLevel for bifpnseg). Default null. */
   inputResolution?: number | [number, number] | null;
   /** Input channels, default 3. */
   inChannels?: number;
@@ -43,10 +45,12 @@ export function buildSegmenter(config: SegmenterConfig, options: SegmenterBuildO
   if (!Number.isInteger(numClasses) || numClasses < 1) throw new InvalidSpecError('numClasses', numClasses, 'a positive integer');
   const res = options.inputResolution ?? null;
   const [h, w] = res === null ? [null, null] : typeof res === 'number' ? [res, res] : res;
-  for (const v of [h, w]) if (v !== null && (!Number.isInteger(v) || v < 1 || v % 32 !== 0)) throw new InvalidSpecError('inputResolution', res, 'a positive multiple of 32, [h, w] of them, or null');
+  const multiple = segmenterInputMultiple(config);
+  for (const v of [h, w]) if (v !== null && (!Number.isInteger(v) || v < 1 || v % multiple !== 0)) throw new InvalidSpecError('inputResolution', res, `a positive multiple of ${multiple}, [h, w] of them, or null`);
 
   const d = config.decoder;
   const g = new GraphBuilder(config.name, [{ name: 'input', channels: inChannels, height: h, width: w }]);
+  if (d.kind === 'bifpnseg') return buildBifpnSeg(g, config, numClasses, inChannels, h);
   const spec = specFor(config.encoder);
   const trunk = appendEfficientNetTrunk(g, spec, 'input', inChannels, 'encoder.', { outputStride: d.outputStride });
   // smp's encoder keeps timm's head conv and BN: same parameters and state_dict, read by no output.
@@ -207,6 +211,48 @@ function deepLabV3PlusDecoder(ctx: DecoderContext, d: DeepLabV3PlusConfig): Feat
   const cat = g.concat('decoder.cat', [up, high]);
   const y = separable(ctx, 'decoder.block2.0', cat, C + d.highResChannels, C, 1);
   return { node: g.activation('decoder.block2.2', ctx.bn('decoder.block2.1', y, C), 'relu'), channels: C };
+}
+
+/**
+ * automl's EfficientDet segmentation head on a detector's backbone and BiFPN (effdet's names `backbone.*`, `fpn.*`, so
+ * a detector checkpoint starts it), the head under `seg_head.*`: from the deepest level, per level
+ * `seg_head.con2d_ts.<i>` (3x3 stride-2 transposed conv, TF 'same': the full output cropped by one row and column at
+ * the end), `seg_head.con2d_t_bns.<i>`, the detector's activation, concat with the next level; then
+ * `seg_head.head_transpose` to the classes at stride 2^(minLevel-1), resized (bilinear, half-pixel) to the input.
+ */
+function buildBifpnSeg(g: GraphBuilder, config: SegmenterConfig, numClasses: number, inChannels: number, h: number | null): Graph {
+  const det = detectorConfig(config.detector!);
+  const { trunk, pyramid, backbone } = appendEfficientDetFeatures(g, det, 'input', inChannels);
+  const C = det.fpnChannels;
+  // TF's Conv2DTranspose(3, strides=2, padding='same') yields exactly twice the input: crop the (2n+1)-long full output at the end.
+  const same: [number, number, number, number] = [0, 0, 1, 1];
+  const glorot = (cin: number, cout: number): ParamInit => ({ kind: 'uniform', limit: Math.sqrt(6 / (9 * (cin + cout))) });
+  let x = pyramid.at(-1)!.node;
+  let cin = C;
+  const skips = pyramid.slice(0, -1).reverse();
+  skips.forEach((skip, i) => {
+    let y = g.convTranspose(`seg_head.con2d_ts.${i}`, x, { inChannels: cin, outChannels: C, kernel: 3, stride: 2, pads: same, init: glorot(cin, C) });
+    y = g.batchNorm(`seg_head.con2d_t_bns.${i}`, y, C, det.bnEps, det.bnMomentum);
+    y = g.activation(`seg_head.con2d_t_bns.${i}.act`, y, det.act);
+    x = g.concat(`seg_head.cat.${i}`, [y, skip.node]);
+    cin = C + skip.channels;
+  });
+  const head = g.convTranspose('seg_head.head_transpose', x, { inChannels: cin, outChannels: numClasses, kernel: 3, stride: 2, pads: same, bias: true, init: glorot(cin, numClasses) });
+  const logits = g.resize(SEGMENTATION_OUTPUT, head, 'bilinear', { like: 'input' }, false);
+  const endpoints: Endpoint[] = [...trunk.endpoints, ...pyramid.map((f) => ({ name: `P${f.level}`, node: f.node, stride: 2 ** f.level, channels: C }))];
+  return g.build([logits], endpoints, {
+    task: 'segmentation',
+    architecture: 'bifpnseg',
+    variant: config.name,
+    segmenter: config.name,
+    decoder: 'bifpnseg',
+    encoder: backbone,
+    detector: det.name,
+    numClasses,
+    outputStride: 2 ** (det.minLevel - 1),
+    padding: det.padding,
+    ...(h !== null ? { resolution: h } : {}),
+  });
 }
 
 /** The segmentation facts of a graph built by buildSegmenter; InvalidSpecError when it is not a segmenter. */

@@ -10,11 +10,12 @@ const shapesOnly = (state: Record<string, number[]>): TensorMap =>
   new Map(Object.entries(state).map(([name, shape]) => [name, { dtype: 'float32', shape, data: new Float32Array(0) }]));
 
 /**
- * Every decoder on two encoders against smp's own modules (Unet, FPN, DeepLabV3Plus with timm-efficientnet-bN):
- * parameter count, and every state_dict name and shape through the "smp" naming.
+ * Every decoder on two encoders against smp's own modules (Unet, FPN, DeepLabV3Plus with timm-efficientnet-bN), and
+ * bifpnseg against automl's head transcribed on effdet's backbone and BiFPN: parameter count, and every state_dict
+ * name and shape through the "smp" naming.
  */
 describeWithPeers(['torch', 'segmentation_models_pytorch'], 'segmenter architectures against smp', () => {
-  it("U-Net, FPN and DeepLabV3+ on B0 and B1 have smp's parameter count, names and shapes", () => {
+  it("U-Net, FPN and DeepLabV3+ on B0 and B1, and bifpnseg on d0 and lite0, have the reference's parameter count, names and shapes", () => {
     const entries: [string, number][] = [
       ['unet_efficientnet_b0', 3],
       ['fpn_efficientnet_b0', 3],
@@ -22,6 +23,8 @@ describeWithPeers(['torch', 'segmentation_models_pytorch'], 'segmenter architect
       ['unet_efficientnet_b1', 4],
       ['fpn_efficientnet_b1', 1],
       ['deeplabv3plus_efficientnet_b1', 21],
+      ['bifpnseg_efficientdet_d0', 3],
+      ['bifpnseg_tf_efficientdet_lite0', 2],
     ];
     const key = ([name, classes]: [string, number]) => `${name}:${classes}`;
     const ref = JSON.parse(runPython('scripts/smp_reference.py', ['names', '--models', entries.map(key).join(',')])) as Reference;

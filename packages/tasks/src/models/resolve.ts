@@ -326,10 +326,12 @@ async function loadDetector(ref: Extract<ModelRef, { kind: 'detector' }>, o: Loa
 /** The class count of a segmenter's state_dict (smp's names): its head conv's outputs. */
 const SEGMENTATION_HEAD_BIAS = 'segmentation_head.0.bias';
 
-/** A segmentation model's preprocessing: the encoder's ImageNet mean/std, the whole image resized to the input size. */
+/** A segmentation model's preprocessing: the encoder's ImageNet mean/std, the whole image resized to the input size (512, or a bifpnseg detector's size). */
 export function segmenterPreprocessing(config: SegmenterConfig, graph: Graph): Preprocessing {
   const h = graph.inputs[0]?.height;
-  return { ...defaultPreprocessing(config.encoder), inputSize: typeof h === 'number' ? h : 512, cropMode: 'squash', cropPct: 1, interpolation: 'bilinear' };
+  // Without a static size: 512, or a bifpnseg's detector's own image size.
+  const size = typeof h === 'number' ? h : config.detector ? detectorConfig(config.detector).imageSize[0] : 512;
+  return { ...defaultPreprocessing(config.encoder), inputSize: size, cropMode: 'squash', cropPct: 1, interpolation: 'bilinear' };
 }
 
 /** A segmenter architecture: random (smp's init) with --num-classes, or a weight file in smp's (= canonical) names. */

@@ -9,6 +9,8 @@ import { evaluateSegmenter } from './evaluate.js';
 import { fineTuneSegmenter } from './finetune.js';
 import { encodeIndexPng, MaskError } from './index-png.js';
 import { Segmenter } from './segmenter.js';
+import { loadCheckpoint } from '../classification/model-card.js';
+import { loadModelWeights } from '../models/resolve.js';
 
 const root = mkdtempSync(join(tmpdir(), 'effnet-seg-'));
 
@@ -56,5 +58,31 @@ describe('training a segmenter', () => {
     expect(e.pixels).toBe(10 * 32 * 32);
     expect(e.mIoU).toBeGreaterThanOrEqual(0);
     expect(e.perClass.map((c) => c.class)).toEqual([...SCENE_CLASSES]);
+  }, 120_000);
+
+  it("bifpnseg starts from a detector's backbone and BiFPN (effnet-shapes-det), trains its transposed-conv head, and segments", async () => {
+    const data = join(root, 'scenes128');
+    await generateShapeSceneDataset(data, { count: 4, size: 128, seed: 2, supersample: 1 });
+    const out = join(root, 'bifpnseg');
+    // A learning rate of 1e-9 leaves the started weights where they were: the BiFPN must be the detector's.
+    const r = await fineTuneSegmenter({ data, model: 'bifpnseg_efficientdet_phi-4', encoder: 'effnet-shapes-det', size: 128, batch: 2, epochs: 1, lr: 1e-9, weightDecay: 0, out, seed: 0 });
+    expect(r.card.segmenter).toMatchObject({ name: 'bifpnseg_efficientdet_phi-4', detector: 'efficientdet_phi-4', decoder: { kind: 'bifpnseg' } });
+    expect(r.card.base).toBe('bifpnseg_efficientdet_phi-4 on effnet-shapes-det');
+    const det = await loadModelWeights('effnet-shapes-det');
+    const mine = await loadCheckpoint(out);
+    for (const name of ['fpn.cell.0.fnode.0.after_combine.conv.conv_pw.weight', 'backbone.conv_stem.weight']) {
+      const a = det.weights.get(name)!.data as Float32Array;
+      const b = mine.weights.get(name)!.data as Float32Array;
+      expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!))), name).toBeLessThan(1e-5);
+    }
+    const segmenter = await Segmenter.load(out);
+    try {
+      const [m] = await segmenter.segment(join(data, 'images', '1.png'));
+      expect([m!.width, m!.height, m!.mask.length]).toEqual([128, 128, 128 * 128]);
+    } finally {
+      await segmenter.dispose();
+    }
+    await expect(fineTuneSegmenter({ data, model: 'bifpnseg_efficientdet_phi-4', encoder: 'effnet-shapes-det', size: 96, epochs: 1, out: join(root, 'x') })).rejects.toThrow(/multiple of 128/);
+    await expect(fineTuneSegmenter({ data, model: 'bifpnseg_efficientdet_d0', encoder: 'effnet-shapes-det', size: 128, epochs: 1, out: join(root, 'y') })).rejects.toThrow(/not the segmenter's detector \(efficientdet_d0\)/);
   }, 120_000);
 });

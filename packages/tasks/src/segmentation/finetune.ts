@@ -15,6 +15,7 @@ import {
   randomWeights,
   SEGMENTATION_OUTPUT,
   type SegmenterConfig,
+  segmenterInputMultiple,
   seededShuffle,
   selectTrainable,
   specFor,
@@ -49,7 +50,7 @@ export interface FineTuneSegmenterOptions extends RecipeOptions, TrainingRunOpti
   /** 'encoder': train the decoder and head only. */
   freeze?: 'none' | 'encoder';
   loss?: SegmentationLossName;
-  /** Training and evaluation side (a multiple of 32); default the start's input size. */
+  /** Training and evaluation side (a multiple of 32; of 128 for bifpnseg); default the start's input size. */
   size?: number;
   onRecipe?: (recipe: Recipe) => void;
 }
@@ -106,18 +107,29 @@ async function startingPoint(o: FineTuneSegmenterOptions, classes: string[]): Pr
   }
 }
 
-/** A classifier's trunk (and unused head conv) as a segmenter's `encoder.` weights: the same EfficientNet, checked. */
+/**
+ * The trained start of a segmenter's features: a classifier's trunk (and unused head conv) as its `encoder.` weights;
+ * for bifpnseg a detector's `backbone.*` and `fpn.*` (the same detector), or a classifier as its `backbone.*`. Checked
+ * name by name and shape by shape.
+ */
 async function encoderWeights(name: string, config: SegmenterConfig): Promise<TensorMap> {
   const c = await loadModelWeights(name);
-  if (c.detector || c.segmenter) throw new TrainingError(`--encoder ${name} is a ${c.detector ? 'detector' : 'segmenter'}; give a classifier whose network is the encoder (${config.encoder})`);
-  if (c.random) throw new TrainingError(`--encoder ${name} has no trained weights; give a classifier zoo entry or checkpoint (a ${config.encoder})`);
+  const bifpn = config.detector !== undefined;
+  if (c.segmenter || (c.detector && !bifpn)) throw new TrainingError(`--encoder ${name} is a ${c.detector ? 'detector' : 'segmenter'}; give a classifier whose network is the encoder (${config.encoder})`);
+  if (c.random) throw new TrainingError(`--encoder ${name} has no trained weights; give a ${bifpn ? `${config.detector} detector or ` : ''}classifier zoo entry or checkpoint (a ${config.encoder})`);
   const graph = buildSegmenter(config);
+  // Where each segmenter parameter is in the start's weights: a detector's own names, or a classifier's under the prefix.
+  const prefix = bifpn ? 'backbone.' : 'encoder.';
+  const source = (p: string): string | null => (c.detector ? (p.startsWith('seg_head.') ? null : p) : p.startsWith(prefix) ? p.slice(prefix.length) : null);
+  const what = c.detector ? `${c.detector.name}` : c.spec.name;
+  const wanted = c.detector ? config.detector! : config.encoder;
   const out: TensorMap = new Map();
   for (const p of graph.parameters) {
-    if (!p.name.startsWith('encoder.')) continue;
-    const t = c.weights.get(p.name.slice('encoder.'.length));
+    const key = source(p.name);
+    if (key === null) continue;
+    const t = c.weights.get(key);
     if (!t || t.shape.join() !== p.shape.join())
-      throw new TrainingError(`--encoder ${name} (${c.spec.name}) is not the segmenter's encoder (${config.encoder}): ${p.name.slice('encoder.'.length)} is ${t ? `[${t.shape.join(', ')}]` : 'missing'}, the encoder needs [${p.shape.join(', ')}]`);
+      throw new TrainingError(`--encoder ${name} (${what}) is not the segmenter's ${c.detector ? 'detector' : 'encoder'} (${wanted}): ${key} is ${t ? `[${t.shape.join(', ')}]` : 'missing'}, the segmenter needs [${p.shape.join(', ')}]`);
     out.set(p.name, t);
   }
   return out;
@@ -179,7 +191,8 @@ export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<Fi
   const start = await startingPoint(o, classes);
   if (!o.resume) await claimOutputDir(o.out, { owner: 'effnet train', force: o.force, flag: '--out', hint: 'pass --resume to continue that run, --force to replace it, or choose another --out' });
   const size = o.size ?? start.preprocessing.inputSize;
-  if (size % 32) throw new InvalidSpecError('size', size, 'a multiple of 32 (pass --size)');
+  const multiple = segmenterInputMultiple(start.config);
+  if (size % multiple) throw new InvalidSpecError('size', size, `a multiple of ${multiple} for ${start.config.name} (pass --size)`);
   const config = start.config;
   const graph = buildSegmenter(config, { numClasses: classes.length, inputResolution: size });
   const weights: TensorMap = new Map(randomWeights(graph, seed));

@@ -76,7 +76,7 @@ export interface SegmenterOptions extends ResolveOptions {
   weightsFormat?: string;
   /** A segmenter architecture without weights: the head's classes. */
   numClasses?: number;
-  /** The network's input side (a multiple of 32); default the model's own (a checkpoint's trained size, else 512). */
+  /** The network's input side (a multiple of 32; of 128 for bifpnseg); default the model's own (a checkpoint's trained size, else 512). */
   inputSize?: number;
   /** Images per run (default 4). */
   batchSize?: number;
@@ -125,7 +125,10 @@ export class Segmenter {
     if (ref.kind === 'variant' || ref.kind === 'detector') throw notSegmenter(`a ${ref.kind === 'variant' ? 'classifier' : 'detector'}`);
     if (ref.kind === 'pretrained' && ref.entry.task !== 'segmentation') throw notSegmenter(`a ${ref.entry.task ?? 'classification'} zoo entry`);
     if (o.inputSize !== undefined && (!Number.isInteger(o.inputSize) || o.inputSize < 32 || o.inputSize % 32)) throw new InvalidSpecError('inputSize', o.inputSize, 'a positive multiple of 32');
-    const m = await loadModelWeights(name, { ...o, ...(o.inputSize !== undefined ? { inputResolution: o.inputSize } : {}) });
+    const m = await loadModelWeights(name, { ...o, ...(o.inputSize !== undefined ? { inputResolution: o.inputSize } : {}) }).catch((e: unknown) => {
+      // bifpnseg needs a multiple of 2^maxLevel (128): say so of the option given.
+      throw e instanceof InvalidSpecError && e.field === 'inputResolution' ? new InvalidSpecError('inputSize', o.inputSize, e.expected.replace(/, \[h, w\].*$/, '')) : e;
+    });
     readSegmentationMetadata(m.graph); // a segmentation graph, or an error that says so
     const size = m.graph.inputs[0]!.height ?? o.inputSize ?? m.preprocessing.inputSize;
     const backend = await getBackend(o.backend ?? 'onnx');
