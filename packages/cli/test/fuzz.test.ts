@@ -140,7 +140,7 @@ describe('the file readers under generated hostile files', () => {
         const out = join(dir, 'out.npy');
         await hostileFile(join(dir, 'in.npy'), bytes, ['run', '--model', 'efficientnet_b0', '--input', join(dir, 'in.npy'), '--output', out, '--force'], out);
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 
@@ -150,7 +150,7 @@ describe('the file readers under generated hostile files', () => {
         const out = join(dir, 'w-out.npy');
         await hostileFile(join(dir, 'w.safetensors'), bytes, ['run', '--model', 'efficientnet_b0', '--weights', join(dir, 'w.safetensors'), '--input', good, '--output', out, '--force'], out);
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 
@@ -161,7 +161,7 @@ describe('the file readers under generated hostile files', () => {
         const out = join(dir, 'converted.safetensors');
         await hostileFile(join(dir, 'x.pth'), bytes, ['convert', join(dir, 'x.pth'), '-o', out, '--force'], out);
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 
@@ -171,7 +171,7 @@ describe('the file readers under generated hostile files', () => {
       fc.asyncProperty(fc.oneof(spoil(valid), fc.json().map((j) => new TextEncoder().encode(j))), async (bytes) => {
         await hostileFile(join(dir, 'registry.json'), bytes, ['zoo', 'list', '--registry', join(dir, 'registry.json'), '--cache-dir', join(dir, 'no-cache')]);
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 
@@ -183,7 +183,7 @@ describe('the file readers under generated hostile files', () => {
       fc.asyncProperty(fc.oneof(spoil(gt), fc.json().map((j) => new TextEncoder().encode(j))), async (bytes) => {
         await hostileFile(join(dir, 'gt.json'), bytes, ['coco-eval', '--gt', join(dir, 'gt.json'), '--dt', join(dir, 'dt.json')]);
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 
