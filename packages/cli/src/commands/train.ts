@@ -35,7 +35,7 @@ export const trainCommand = defineCommand({
     data: { type: 'string', required: true, valueName: 'DIR', description: 'classification: an ImageFolder (a sub-directory of images per class); detection: a COCO directory (annotations.json + images); segmentation: DIR/images/* + DIR/masks/<stem>.png (index PNGs, 255 = ignore) [+ classes.txt]' },
     val: { type: 'string', valueName: 'DIR', description: 'separate validation data of the same kind (default: a seeded 10% split of --data)' },
     model: { type: 'string', required: true, valueName: 'M', description: 'where to start: a zoo entry (pretrained), a checkpoint, or an architecture (from scratch)' },
-    backbone: { type: 'string', valueName: 'M', description: 'detection (and segmentation: the encoder) from an architecture: a classifier (zoo entry or checkpoint) whose trunk starts the backbone' },
+    backbone: { type: 'string', valueName: 'M', description: 'detection (and segmentation: the encoder) from an architecture: a classifier (zoo entry or checkpoint) whose trunk starts the backbone; for bifpnseg also a detector (backbone and BiFPN)' },
     loss: { type: 'string', choices: ['ce', 'dice', 'ce+dice'], valueName: 'LOSS', description: "segmentation: cross-entropy (ignore 255, default), smp's multiclass Dice, or their sum" },
     epochs: { type: 'number', integer: true, min: 1, max: 100000, required: true, valueName: 'N', description: 'epochs to train (in total, with --resume)' },
     batch: { type: 'number', integer: true, min: 1, max: 4096, valueName: 'N', description: 'images per step (default 32)' },
