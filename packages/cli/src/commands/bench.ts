@@ -24,10 +24,10 @@ function benchReporter(io: Io): (done: number, total: number, phase: 'load' | 'r
 export const benchCommand = defineCommand({
   name: 'bench',
   summary: "a model's speed: median and p90 latency, images/s, peak memory, the device used",
-  usage: 'effnet bench --model M [--task infer|train|detect] [--batch B] [--resolution R] [--precision fp32|fp16|int8] [options]',
+  usage: 'effnet bench --model M [--task infer|train|detect|segment] [--batch B] [--resolution R] [--precision fp32|fp16|int8] [options]',
   options: {
     model: { type: 'string', required: true, valueName: 'M', description: 'a zoo entry, checkpoint, exported .onnx file or variant (random weights)' },
-    task: { type: 'string', choices: ['infer', 'train', 'detect', 'segment'], default: 'infer', valueName: 'TASK', description: 'infer (the network), train (a training step), detect (network + post-processing)' },
+    task: { type: 'string', choices: ['infer', 'train', 'detect', 'segment'], default: 'infer', valueName: 'TASK', description: 'infer (the network), train (a training step; classifiers and segmenters), detect (network + post-processing), segment (network, logits resized to the image, argmax)' },
     batch: { type: 'number', integer: true, min: 1, max: 4096, default: 1, valueName: 'B', description: 'images per run' },
     resolution: { type: 'number', integer: true, min: 8, max: 8192, valueName: 'R', description: "input side (default the model's own)" },
     precision: { type: 'string', choices: ['fp32', 'fp16', 'int8'], valueName: 'P', description: 'fp16 compiles so on the onnx backend; an .onnx file runs at its own precision (int8: export with --int8)' },
@@ -39,7 +39,7 @@ export const benchCommand = defineCommand({
     ...FORCE_OPTION,
   },
   notes: [MODEL_HELP, 'Peak RSS is the whole process (runtime, model, inputs). The same measuring code (@effnet/tasks benchmark) runs npm run bench.'],
-  examples: ['effnet bench --model efficientnet_b0 --batch 8', 'effnet bench --model b0-int8.onnx --batch 8 --json', 'effnet bench --model effnet-shapes --task train --batch 32 --backend tfjs', 'effnet bench --model tf_efficientdet_d0 --task detect'],
+  examples: ['effnet bench --model efficientnet_b0 --batch 8', 'effnet bench --model b0-int8.onnx --batch 8 --json', 'effnet bench --model effnet-shapes --task train --batch 32 --backend tfjs', 'effnet bench --model tf_efficientdet_d0 --task detect', 'effnet bench --model fpn_efficientnet_b0 --task segment --resolution 512'],
   async run({ values: v }, io) {
     const { benchmark } = await import('@effnet/tasks');
     if (v.out) await checkOutputFile(v.out, { force: v.force, flag: '--out' });

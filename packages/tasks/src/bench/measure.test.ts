@@ -48,6 +48,15 @@ describe('benchmark', () => {
     expect(t.imagesPerSecond).toBeGreaterThan(0);
   });
 
+  it('times a segmenter: masks of whole images, and a training step on per-pixel labels', async () => {
+    const r = await benchmark({ model: 'unet_efficientnet_phi-4', task: 'segment', resolution: 64, batch: 2, warmup: 1, iterations: 2 });
+    expect(r).toMatchObject({ task: 'segment', batch: 2, resolution: [64, 64], randomWeights: true });
+    expect(r.imagesPerSecond).toBeGreaterThan(0);
+    const t = await benchmark({ model: 'fpn_efficientnet_phi-4', task: 'train', resolution: 64, batch: 2, warmup: 1, iterations: 1 });
+    expect(t).toMatchObject({ task: 'train', batch: 2 });
+    await expect(benchmark({ model: 'efficientdet_phi-4', task: 'segment', resolution: 128 })).rejects.toThrow(/is a detector/);
+  });
+
   it('an exported .onnx runs at its own precision; what cannot be measured is an error saying why', async () => {
     const m = await loadModelWeights('efficientnet_phi-4', { inputResolution: 32 });
     const file = join(mkdtempSync(join(tmpdir(), 'effnet-bench-')), 'm.onnx');
@@ -57,6 +66,6 @@ describe('benchmark', () => {
     await expect(benchmark({ model: 'efficientnet_phi-4', precision: 'int8' })).rejects.toThrow(/export it first \(effnet export efficientnet_phi-4 --int8/);
     await expect(benchmark({ model: file, task: 'train' })).rejects.toThrow(/inference weights only/);
     await expect(benchmark({ model: 'efficientnet_phi-4', task: 'detect' })).rejects.toThrow(/is a classifier/);
-    await expect(benchmark({ model: 'efficientnet_phi-4', task: 'segment' })).rejects.toThrow(/no segmentation models/);
+    await expect(benchmark({ model: 'efficientnet_phi-4', task: 'segment' })).rejects.toThrow(/infer or train: efficientnet_phi-4 is a classifier/);
   });
 });

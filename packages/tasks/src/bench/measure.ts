@@ -5,6 +5,8 @@
  */
 import { canTrain, float32Tensor, getBackend, InvalidSpecError, type LoadOptions, randomWeights, seededNormal, type Tensor } from '@effnet/core';
 import { Detector } from '../detection/detector.js';
+import { segmentationLoss } from '../segmentation/finetune.js';
+import { Segmenter } from '../segmentation/segmenter.js';
 import { loadModelWeights, type ModelWeights } from '../models/resolve.js';
 import { loadRunner } from '../models/runner.js';
 import { type LatencyStats, latencyStats, peakRssMB, timeRuns } from './timing.js';
@@ -72,7 +74,6 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
   const backendName = o.backend ?? 'onnx';
   const warmup = o.warmup ?? 3;
   const iterations = o.iterations ?? (batch === 1 ? 20 : 10);
-  if (task === 'segment') throw new InvalidSpecError('--task', task, 'infer, train or detect: this build has no segmentation models yet');
   const t0 = process.hrtime.bigint();
   const m = await loadModelWeights(o.model, { inputResolution: o.resolution });
   if (m.graph.inputs[0]!.height === null) throw new InvalidSpecError('--resolution', o.resolution, 'a size: the model takes any size, so say which to time');
@@ -107,16 +108,40 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
       release = () => detector.dispose();
       break;
     }
+    case 'segment': {
+      if (!m.segmenter) throw new InvalidSpecError('--task', task, `infer or train: ${o.model} is a ${m.detector ? 'detector (--task detect)' : 'classifier'}`);
+      if (precision === 'fp16' && !m.onnx) throw new InvalidSpecError('--precision', precision, 'fp32 for --task segment (export the segmenter with --fp16 and bench the file)');
+      const [h, w] = [m.graph.inputs[0]!.height!, m.graph.inputs[0]!.width!];
+      if (h !== w) throw new InvalidSpecError('--resolution', [h, w], 'a square input for --task segment');
+      const segmenter = await Segmenter.load(o.model, { ...load, backend: backendName, inputSize: h, batchSize: batch });
+      // Images at the input's size: the timed work is preprocessing, the network, the resize of the logits and the argmax.
+      const rand = seededNormal(1);
+      const images = Array.from({ length: batch }, () => ({ width: w, height: h, data: Uint8Array.from({ length: h * w * 3 }, () => Math.max(0, Math.min(255, 128 + 60 * rand()))) }));
+      run = () => segmenter.segmentImages(images);
+      ({ device } = segmenter);
+      notes = [...m.notes];
+      release = () => segmenter.dispose();
+      break;
+    }
     case 'train': {
       if (m.onnx) throw new InvalidSpecError('--model', o.model, 'a checkpoint, zoo entry or variant: an exported .onnx holds inference weights only');
-      if (m.detector) throw new InvalidSpecError('--task', task, 'infer or detect: training throughput is measured for classifiers');
+      if (m.detector) throw new InvalidSpecError('--task', task, 'infer or detect: training throughput is measured for classifiers and segmenters');
       const backend = await getBackend(backendName);
       if (!canTrain(backend)) throw new InvalidSpecError('--backend', backendName, 'a backend that trains (onnx or tfjs)');
       const weights = m.random ? randomWeights(m.graph, 0) : m.weights;
-      const trainer = await backend.createTrainer(m.graph, weights, { ...load, optimizer: { kind: 'sgd', lr: 1e-3, momentum: 0.9 } });
-      const classes = Number(m.graph.metadata.numClasses ?? 1000);
-      const labels = Int32Array.from({ length: batch }, (_, i) => i % classes);
-      run = () => trainer.step(x, labels);
+      const numClasses = Number(m.graph.metadata.numClasses ?? 1000);
+      // Segmenters train on per-pixel labels with their cross-entropy (ignore 255); classifiers on one label per image.
+      const loss = m.segmenter ? segmentationLoss('ce') : undefined;
+      const trainer = await backend.createTrainer(m.graph, weights, { ...load, optimizer: { kind: 'sgd', lr: 1e-3, momentum: 0.9 }, ...(loss ? { loss } : {}) });
+      if (m.segmenter) {
+        const [h, w] = [m.graph.inputs[0]!.height!, m.graph.inputs[0]!.width!];
+        const labels = BigInt64Array.from({ length: batch * h * w }, (_, i) => BigInt(i % numClasses));
+        const targets = { labels: { dtype: 'int64' as const, shape: [batch, h, w], data: labels } };
+        run = () => trainer.stepWith(x, targets);
+      } else {
+        const labels = Int32Array.from({ length: batch }, (_, i) => i % numClasses);
+        run = () => trainer.step(x, labels);
+      }
       ({ device } = trainer);
       notes = [...m.notes, ...trainer.notes];
       release = () => trainer.dispose();
