@@ -4,7 +4,8 @@ import { SMP_CASES, smpParity } from '../../../testing/smp.js';
 import { TfjsBackend } from '../src/index.js';
 
 /**
- * U-Net, FPN and DeepLabV3+ on EfficientNet-B0 against segmentation_models_pytorch (timm-efficientnet-b0 encoder):
+ * U-Net, FPN and DeepLabV3+ on EfficientNet-B0 against segmentation_models_pytorch (timm-efficientnet-b0 encoder), and
+ * bifpnseg on efficientdet_d0 against automl's head transcribed on effdet's modules (scripts/smp_reference.py):
  * random non-trivial weights under smp's names, logits equal to smp's float64 forward to 1e-4 * max|logit|.
  */
 describeWithPeers(['torch', 'segmentation_models_pytorch'], 'tfjs backend (wasm) vs smp logits', () => {
