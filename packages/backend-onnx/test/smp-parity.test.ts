@@ -8,7 +8,7 @@ import { OnnxBackend } from '../src/index.js';
  * bifpnseg on efficientdet_d0 against automl's head transcribed on effdet's modules (scripts/smp_reference.py):
  * random non-trivial weights under smp's names, logits equal to smp's float64 forward to 1e-4 * max|logit|.
  */
-describeWithPeers(['torch', 'segmentation_models_pytorch'], 'ONNX backend vs smp logits', () => {
+describeWithPeers(['torch', 'segmentation_models_pytorch', 'effdet'], 'ONNX backend vs smp logits', () => {
   const backend = new OnnxBackend();
   it.each(SMP_CASES)('%s', async (model) => {
     const r = await smpParity(backend, model, { threads: 2 });

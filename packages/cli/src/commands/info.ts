@@ -56,7 +56,7 @@ export function detectorInfo(o: InfoOptions & { variant: string }) {
 
 /** A segmenter: decoder, encoder, exact parameter count (smp's), MACs, logits and encoder features at --resolution (512). */
 export function segmenterInfo(o: InfoOptions & { variant: string }) {
-  if (o.phi !== undefined) throw new InvalidSpecError('--phi', o.phi, `nothing with a segmenter; name its encoder instead (${o.variant.split('_')[0]}_efficientnet_phi${o.phi})`);
+  if (o.phi !== undefined) throw new InvalidSpecError('--phi', o.phi, `nothing with a segmenter; name its ${o.variant.toLowerCase().startsWith('bifpnseg_') ? `detector instead (bifpnseg_efficientdet_phi${o.phi})` : `encoder instead (${o.variant.split('_')[0]}_efficientnet_phi${o.phi})`}`);
   const c = segmenterConfig(o.variant);
   const resolution = o.resolution ?? 512;
   const multiple = segmenterInputMultiple(c);

@@ -15,7 +15,7 @@ export const segmentCommand = defineCommand({
     model: { type: 'string', required: true, valueName: 'M', description: 'a segmentation checkpoint or zoo entry (effnet-shapes-seg), or a segmenter (unet_efficientnet_b0; random weights unless --weights)' },
     ...MODEL_OPTIONS,
     'num-classes': { type: 'number', integer: true, min: 1, max: 100000, valueName: 'N', description: 'a segmenter architecture without --weights: its classes' },
-    size: { type: 'number', integer: true, min: 32, max: 4096, valueName: 'N', description: "the network's input side, a multiple of 32 (default the model's)" },
+    size: { type: 'number', integer: true, min: 32, max: 4096, valueName: 'N', description: "the network's input side, a multiple of 32 (128 for bifpnseg; default the model's)" },
     ...BACKEND_OPTIONS,
     batch: { type: 'number', integer: true, min: 1, max: 1024, default: 4, valueName: 'N', description: 'images per run' },
     json: { type: 'boolean', description: 'JSON lines {file, width, height, areas: {class: fraction}}' },

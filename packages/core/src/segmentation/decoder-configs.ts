@@ -66,8 +66,9 @@ export const DECODERS: readonly DecoderConfig[] = [
   { kind: 'unet', decoderChannels: [256, 128, 64, 32, 16], interpolation: 'nearest', outputStride: 32, headKernel: 3, headUpsampling: 1, ...BN },
   { kind: 'fpn', pyramidChannels: 256, segmentationChannels: 128, groupNormGroups: 32, dropout: 0.2, outputStride: 32, headKernel: 1, headUpsampling: 4, ...BN },
   { kind: 'deeplabv3plus', channels: 256, atrousRates: [12, 24, 36], highResChannels: 48, dropout: 0.5, outputStride: 16, headKernel: 1, headUpsampling: 4, ...BN },
-  // The detector's BN eps/momentum replace these (see BifpnSegConfig); the head is two-fold transposed convs.
-  { kind: 'bifpnseg', outputStride: 32, headKernel: 3, headUpsampling: 2, ...BN },
+  // The backbone's reduction is 32 (P7: 128); the head's BN takes the detector's eps/momentum (effdet's 1e-3, 0.01 for
+  // every EfficientDet); its last transposed conv doubles P3 to stride 4.
+  { kind: 'bifpnseg', outputStride: 32, headKernel: 3, headUpsampling: 2, bnEps: 1e-3, bnMomentum: 0.01 },
 ];
 
 export const DECODER_KINDS: readonly DecoderKind[] = DECODERS.map((d) => d.kind);
@@ -105,7 +106,7 @@ export function segmenterConfig(name: string): SegmenterConfig {
   if (!decoder || cut < 0) throw new InvalidSpecError('segmenter', name, `<decoder>_<encoder> with decoder one of ${DECODER_KINDS.join(', ')} (e.g. unet_efficientnet_b0, bifpnseg_efficientdet_d0)`);
   const encoderName = lower.slice(cut + 1);
   if (decoder.kind === 'bifpnseg') {
-    if (!isDetectorName(encoderName)) throw new InvalidSpecError(`segmenter "${name}" detector`, encoderName, 'an EfficientDet: tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3 or efficientdet_phi<X> (e.g. bifpnseg_efficientdet_d0)');
+    if (!isDetectorName(encoderName)) throw new InvalidSpecError(`segmenter "${name}" detector`, encoderName, 'an EfficientDet: tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4 (and lite3x), efficientdet_d0..d3 or efficientdet_phi<X> (e.g. bifpnseg_efficientdet_d0)');
     const det = detectorConfig(encoderName);
     return { name: `${kind}_${det.name}`, decoder, encoder: det.backbone, detector: det.name };
   }
@@ -113,7 +114,7 @@ export function segmenterConfig(name: string): SegmenterConfig {
   try {
     encoder = resolveVariant(encoderName).name;
   } catch (e) {
-    if (e instanceof UnknownVariantError) throw new InvalidSpecError(`segmenter "${name}" encoder`, encoderName, 'an EfficientNet variant such as efficientnet_b0 or tf_efficientnet_b3 (tf_efficientdet_d0..d7x, tf_efficientdet_lite0..4, efficientdet_d0..d3, efficientdet_phi<X>)');
+    if (e instanceof UnknownVariantError) throw new InvalidSpecError(`segmenter "${name}" encoder`, encoderName, 'an EfficientNet variant such as efficientnet_b0 or tf_efficientnet_b3 (effnet variants lists them)');
     throw e;
   }
   return { name: `${kind}_${encoder}`, decoder, encoder };

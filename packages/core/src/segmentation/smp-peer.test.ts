@@ -14,7 +14,7 @@ const shapesOnly = (state: Record<string, number[]>): TensorMap =>
  * bifpnseg against automl's head transcribed on effdet's backbone and BiFPN: parameter count, and every state_dict
  * name and shape through the "smp" naming.
  */
-describeWithPeers(['torch', 'segmentation_models_pytorch'], 'segmenter architectures against smp', () => {
+describeWithPeers(['torch', 'segmentation_models_pytorch', 'effdet'], 'segmenter architectures against smp', () => {
   it("U-Net, FPN and DeepLabV3+ on B0 and B1, and bifpnseg on d0 and lite0, have the reference's parameter count, names and shapes", () => {
     const entries: [string, number][] = [
       ['unet_efficientnet_b0', 3],

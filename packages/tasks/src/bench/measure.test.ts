@@ -55,6 +55,12 @@ describe('benchmark', () => {
     const t = await benchmark({ model: 'fpn_efficientnet_phi-4', task: 'train', resolution: 64, batch: 2, warmup: 1, iterations: 1 });
     expect(t).toMatchObject({ task: 'train', batch: 2 });
     await expect(benchmark({ model: 'efficientdet_phi-4', task: 'segment', resolution: 128 })).rejects.toThrow(/is a detector/);
+    await expect(benchmark({ model: 'bifpnseg_efficientdet_phi-4', task: 'segment', resolution: 96 })).rejects.toThrow(/invalid --resolution: 96 \(a positive multiple of 128\)/);
+    // An exported segmenter (.onnx) runs as it is.
+    const m = await loadModelWeights('unet_efficientnet_phi-4', { inputResolution: 64, numClasses: 3 });
+    const file = join(mkdtempSync(join(tmpdir(), 'effnet-bench-seg-')), 'seg.onnx');
+    writeFileSync(file, compileToOnnx(m.graph, m.weights, { metadata: onnxExportMetadata(m, { file }) }).model);
+    expect(await benchmark({ model: file, task: 'segment', warmup: 0, iterations: 1 })).toMatchObject({ task: 'segment', resolution: [64, 64], precision: 'fp32' });
   });
 
   it('an exported .onnx runs at its own precision; what cannot be measured is an error saying why', async () => {

@@ -75,7 +75,10 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
   const warmup = o.warmup ?? 3;
   const iterations = o.iterations ?? (batch === 1 ? 20 : 10);
   const t0 = process.hrtime.bigint();
-  const m = await loadModelWeights(o.model, { inputResolution: o.resolution });
+  const m = await loadModelWeights(o.model, { inputResolution: o.resolution }).catch((e: unknown) => {
+    // A size the network cannot take (a segmenter's multiple of 32, bifpnseg's of 128): say so of --resolution.
+    throw e instanceof InvalidSpecError && e.field === 'inputResolution' ? new InvalidSpecError('--resolution', o.resolution, e.expected.replace(/, \[h, w\].*$/, '')) : e;
+  });
   if (m.graph.inputs[0]!.height === null) throw new InvalidSpecError('--resolution', o.resolution, 'a size: the model takes any size, so say which to time');
   const precision = o.precision ?? (m.onnx?.precision as BenchPrecision | undefined) ?? 'fp32';
   if (m.onnx && precision !== m.onnx.precision)

@@ -25,7 +25,7 @@ import { preprocess, writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { lineChartPng } from '../render/lines.js';
 import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
-import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
+import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
 import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from './model-card.js';
 
 export { TrainingError, type TrainProgress } from '../training/loop.js';
@@ -166,7 +166,7 @@ async function prepareRun(o: FineTuneOptions): Promise<PreparedRun> {
   if (!start.keepHead) for (const name of ['classifier.weight', 'classifier.bias']) (weights.get(name)!.data as Float32Array).fill(0);
   const stepsPerEpoch = Math.ceil(data.train.length / batchSize);
   const freeze = o.freeze ?? 'none';
-  const recipe = resolveRecipe(o, { imageSize: size, trainImages: data.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: freeze === 'backbone' });
+  const recipe = resolveRecipe(o.resume ? resumedRecipeOptions(start.recipe, o) : o, { imageSize: size, trainImages: data.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: freeze === 'backbone' });
   return { data, start, size, preprocessing, spec, graph, weights, freeze, seed, batchSize, stepsPerEpoch, recipe };
 }
 

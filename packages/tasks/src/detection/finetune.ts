@@ -26,7 +26,7 @@ import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from '../classifica
 import type { RgbImage } from '../images/decode.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
-import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
+import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
 import { detectorAnchors } from './anchors.js';
 import { detectionTrainTransform, imageInfoFor, resizePad } from './augment-boxes.js';
 import type { CocoGroundTruth } from './coco-format.js';
@@ -212,7 +212,7 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Fine
   if (start.weights) for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith('class_net.predict.'))) weights.set(name, t);
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, cropPct: 1 };
   const stepsPerEpoch = Math.ceil(split.train.length / batchSize);
-  const recipe = resolveRecipe(o, { imageSize: size, trainImages: split.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: false, task: 'detection', newHeads: start.newHeads ?? (start.weights !== null && !start.keepHead) });
+  const recipe = resolveRecipe(o.resume ? resumedRecipeOptions(start.recipe, o) : o, { imageSize: size, trainImages: split.train.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: false, task: 'detection', newHeads: start.newHeads ?? (start.weights !== null && !start.keepHead) });
   o.onRecipe?.(recipe);
   const jitter = recipe.scaleJitter;
   const backendName = o.backend ?? 'auto';

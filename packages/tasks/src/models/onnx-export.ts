@@ -4,6 +4,7 @@ import { isDetectorName, resolveVariant } from '@effnet/core';
 import { labelsOrIndices } from '../classification/classifier.js';
 import { MODEL_CARD_FORMAT, type ModelCard } from '../classification/model-card.js';
 import { detectorLabels } from '../detection/detector.js';
+import { segmenterClasses } from '../segmentation/segmenter.js';
 import { ONNX_METADATA_KEYS as K } from './onnx-model.js';
 import type { ModelWeights } from './resolve.js';
 
@@ -21,15 +22,17 @@ function familyOf(m: ModelWeights, arch: string): string {
 /** The model's card: a checkpoint's own, else one describing the zoo entry or architecture. */
 export function exportCard(m: ModelWeights, file: string): ModelCard {
   if (m.card) return { ...m.card, weights: basename(file) };
-  const task = m.detector ? 'detection' : 'classification';
+  const task = m.detector ? 'detection' : m.segmenter ? 'segmentation' : 'classification';
   const numClasses = Number(m.graph.metadata.numClasses ?? 0);
   const classes = m.detector
     ? (() => {
         const l = detectorLabels(m, undefined);
         return l.length ? [...l] : Array.from({ length: numClasses }, (_, i) => `class ${i + 1}`);
       })()
-    : [...(m.classes ?? labelsOrIndices(m.labels ?? '', numClasses))];
-  const arch = m.ref.kind === 'pretrained' ? m.ref.entry.arch : m.detector ? m.detector.name : m.ref.kind === 'variant' ? m.ref.row.name : m.spec.name;
+    : m.segmenter
+      ? segmenterClasses(m)
+      : [...(m.classes ?? labelsOrIndices(m.labels ?? '', numClasses))];
+  const arch = m.ref.kind === 'pretrained' ? m.ref.entry.arch : m.detector ? m.detector.name : m.segmenter ? m.segmenter.name : m.ref.kind === 'variant' ? m.ref.row.name : m.spec.name;
   return {
     format: MODEL_CARD_FORMAT,
     name: m.ref.name,
@@ -37,6 +40,7 @@ export function exportCard(m: ModelWeights, file: string): ModelCard {
     arch,
     spec: m.spec,
     ...(m.detector ? { detector: m.detector } : {}),
+    ...(m.segmenter ? { segmenter: m.segmenter } : {}),
     classes,
     preprocessing: m.preprocessing,
     weights: basename(file),

@@ -27,6 +27,7 @@ import {
   isSegmenterName,
   type SegmenterConfig,
   segmenterConfig,
+  segmenterInputMultiple,
   classifierWidth,
   closestNames,
   type EfficientNetSpec,
@@ -203,6 +204,7 @@ export async function loadModelWeights(name: string, o: LoadWeightsOptions = {})
         ref,
         spec: c.spec,
         ...(c.task === 'detection' ? { detector: { ...c.detector!, numClasses: c.classes.length } } : {}),
+        ...(c.task === 'segmentation' && c.segmenter ? { segmenter: c.segmenter } : {}),
         graph: x.graph,
         weights: new Map(),
         random: c.base === 'random',
@@ -323,15 +325,20 @@ async function loadDetector(ref: Extract<ModelRef, { kind: 'detector' }>, o: Loa
   return detectorFromFile(ref, detector, await readWeightFile(o.weights, { weightsKey: o.weightsKey }), o.weights, naming, o, []);
 }
 
-/** The class count of a segmenter's state_dict (smp's names): its head conv's outputs. */
-const SEGMENTATION_HEAD_BIAS = 'segmentation_head.0.bias';
+/** The class count of a segmenter's state_dict: its head conv's outputs (smp's names; bifpnseg's transposed conv). */
+const segmentationHeadBias = (config: SegmenterConfig) => (config.detector ? 'seg_head.head_transpose.bias' : 'segmentation_head.0.bias');
 
-/** A segmentation model's preprocessing: the encoder's ImageNet mean/std, the whole image resized to the input size (512, or a bifpnseg detector's size). */
+/**
+ * A segmentation model's preprocessing: the whole image resized to the input size, normalised as the features were
+ * trained: the encoder's mean/std, or for bifpnseg the detector's (Lite detectors take 0.5/0.5). Without a static size:
+ * 512, or a bifpnseg's detector's own image size rounded up to a multiple of 2^maxLevel (Lite0's 320 -> 384).
+ */
 export function segmenterPreprocessing(config: SegmenterConfig, graph: Graph): Preprocessing {
   const h = graph.inputs[0]?.height;
-  // Without a static size: 512, or a bifpnseg's detector's own image size.
-  const size = typeof h === 'number' ? h : config.detector ? detectorConfig(config.detector).imageSize[0] : 512;
-  return { ...defaultPreprocessing(config.encoder), inputSize: size, cropMode: 'squash', cropPct: 1, interpolation: 'bilinear' };
+  const m = segmenterInputMultiple(config);
+  const size = typeof h === 'number' ? h : config.detector ? Math.ceil(detectorConfig(config.detector).imageSize[0] / m) * m : 512;
+  const { mean, std } = config.detector ? defaultDetectorPreprocessing(config.detector) : defaultPreprocessing(config.encoder);
+  return { ...defaultPreprocessing(config.encoder), mean, std, inputSize: size, cropMode: 'squash', cropPct: 1, interpolation: 'bilinear' };
 }
 
 /** A segmenter architecture: random (smp's init) with --num-classes, or a weight file in smp's (= canonical) names. */
@@ -347,10 +354,10 @@ async function loadSegmenter(ref: Extract<ModelRef, { kind: 'segmenter' }>, o: L
     return { ref, spec, segmenter: config, graph, weights: randomWeights(graph), random: true, preprocessing: segmenterPreprocessing(config, graph), notes: [] };
   }
   const file = await readAnyWeightFile(o.weights, o.weightsKey);
-  const head = file.tensors.get(SEGMENTATION_HEAD_BIAS);
-  const classes = head?.shape[0];
+  const headBias = segmentationHeadBias(config);
+  const classes = file.tensors.get(headBias)?.shape[0];
   if (o.numClasses !== undefined && classes !== undefined && classes !== o.numClasses)
-    throw new InvalidSpecError('--num-classes', o.numClasses, `${classes}, the classes of ${o.weights} (${SEGMENTATION_HEAD_BIAS} has ${classes}), or leave it out`);
+    throw new InvalidSpecError('--num-classes', o.numClasses, `${classes}, the classes of ${o.weights} (${headBias} has ${classes}), or leave it out`);
   const graph = build(classes ?? o.numClasses);
   const weights = bindWeights(graph, toCanonicalNames(naming, spec, file.tensors));
   return { ref, spec, segmenter: config, graph, weights, random: false, preprocessing: segmenterPreprocessing(config, graph), weightsFile: o.weights, notes: [`read ${o.weights}: ${file.description}`] };

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +42,8 @@ describe('training a segmenter', () => {
     expect(first.history[0]).toHaveProperty('mIoU');
     const resumed = await fineTuneSegmenter({ ...common, epochs: 2, resume: true, freeze: 'encoder' });
     expect(resumed.card.epoch).toBe(2);
+    // The resumed run keeps the rate it started with (3e-3 from scratch), not a pretrained start's default.
+    expect([first.recipe.lr, resumed.recipe.lr]).toEqual([3e-3, 3e-3]);
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2]);
 
     const segmenter = await Segmenter.load(out);
@@ -82,7 +84,26 @@ describe('training a segmenter', () => {
     } finally {
       await segmenter.dispose();
     }
+    // New classes (one more): a new head of the new width; --freeze encoder keeps the backbone and BiFPN, the head trains.
+    const data8 = join(root, 'scenes128-8');
+    cpSync(data, data8, { recursive: true });
+    writeFileSync(join(data8, 'classes.txt'), [...SCENE_CLASSES, 'extra'].join('\n') + '\n');
+    const out2 = join(root, 'bifpnseg-8');
+    const r2 = await fineTuneSegmenter({ data: data8, model: out, size: 128, batch: 2, epochs: 1, lr: 1e-2, freeze: 'encoder', out: out2, seed: 0 });
+    expect(r2.card.classes).toHaveLength(8);
+    const next = await loadCheckpoint(out2);
+    expect(next.weights.get('seg_head.head_transpose.weight')!.shape).toEqual([next.weights.get('seg_head.con2d_ts.3.weight')!.shape[1]! * 2, 8, 3, 3]);
+    const moved = (name: string) => {
+      const a = mine.weights.get(name)!.data as Float32Array;
+      const b = next.weights.get(name)!.data as Float32Array;
+      return Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+    };
+    expect(moved('backbone.conv_stem.weight')).toBe(0);
+    expect(moved('fpn.cell.0.fnode.0.after_combine.conv.conv_pw.weight')).toBe(0);
+    expect(moved('seg_head.con2d_ts.0.weight')).toBeGreaterThan(0);
     await expect(fineTuneSegmenter({ data, model: 'bifpnseg_efficientdet_phi-4', encoder: 'effnet-shapes-det', size: 96, epochs: 1, out: join(root, 'x') })).rejects.toThrow(/multiple of 128/);
-    await expect(fineTuneSegmenter({ data, model: 'bifpnseg_efficientdet_d0', encoder: 'effnet-shapes-det', size: 128, epochs: 1, out: join(root, 'y') })).rejects.toThrow(/not the segmenter's detector \(efficientdet_d0\)/);
+    // Refused before anything is written.
+    expect(existsSync(join(root, 'x'))).toBe(false);
+    await expect(fineTuneSegmenter({ data, model: 'bifpnseg_efficientdet_d0', encoder: 'effnet-shapes-det', size: 128, epochs: 1, out: join(root, 'y') })).rejects.toThrow(/--backbone effnet-shapes-det .* is not the segmenter's detector \(efficientdet_d0\)/);
   }, 120_000);
 });

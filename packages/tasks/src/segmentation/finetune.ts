@@ -27,7 +27,7 @@ import type { RgbImage } from '../images/decode.js';
 import { writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel, segmenterPreprocessing } from '../models/resolve.js';
 import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
-import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, trainerSettings } from '../training/recipe.js';
+import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
 import { resizePair, segmentationTrainTransform } from './augment.js';
 import { loadSegmentationDataset, loadSegmentationPair, type SegmentationSample } from './dataset.js';
 import { IGNORE_INDEX, type IndexMask } from './index-png.js';
@@ -47,7 +47,7 @@ export interface FineTuneSegmenterOptions extends RecipeOptions, TrainingRunOpti
   model: string;
   /** A classifier (zoo entry or checkpoint) whose trunk initialises a segmenter architecture's encoder. */
   encoder?: string;
-  /** 'encoder': train the decoder and head only. */
+  /** 'encoder': train the decoder and head only (bifpnseg: the head; the backbone and BiFPN stay). */
   freeze?: 'none' | 'encoder';
   loss?: SegmentationLossName;
   /** Training and evaluation side (a multiple of 32; of 128 for bifpnseg); default the start's input size. */
@@ -80,19 +80,19 @@ interface Start extends RunStart {
 
 async function startingPoint(o: FineTuneSegmenterOptions, classes: string[]): Promise<Start> {
   const fromCheckpoint = async (path: string, resume: boolean): Promise<Start> => {
-    const { checkpoint, start } = await checkpointStart(path, { task: 'segmentation', classes, resume, hint: `a segmenter starts from a segmenter (or a segmenter architecture with --encoder ${path})` });
+    const { checkpoint, start } = await checkpointStart(path, { task: 'segmentation', classes, resume, hint: `a segmenter starts from a segmenter (or a segmenter architecture with --backbone ${path})` });
     return { ...start, config: checkpoint.card.segmenter! };
   };
   if (o.resume) return fromCheckpoint(o.out, true);
   const ref = await resolveModel(o.model);
-  if (o.encoder !== undefined && ref.kind !== 'segmenter') throw new InvalidSpecError('encoder', o.encoder, `nothing with --model ${o.model}: --encoder initialises a segmenter architecture (e.g. unet_efficientnet_b0)`);
+  if (o.encoder !== undefined && ref.kind !== 'segmenter') throw new InvalidSpecError('--backbone', o.encoder, `nothing with --model ${o.model}: --backbone initialises a segmenter architecture's encoder (e.g. unet_efficientnet_b0)`);
   switch (ref.kind) {
     case 'onnx':
       throw onnxNotTrainable(o.model);
     case 'checkpoint':
       return fromCheckpoint(ref.path, false);
     case 'pretrained': {
-      if (ref.entry.task !== 'segmentation') throw new TrainingError(`"${o.model}" is a ${ref.entry.task ?? 'classification'} zoo entry; a segmenter starts from a segmentation entry (effnet-shapes-seg), a segmenter checkpoint or architecture (give a classifier as --encoder)`);
+      if (ref.entry.task !== 'segmentation') throw new TrainingError(`"${o.model}" is a ${ref.entry.task ?? 'classification'} zoo entry; a segmenter starts from a segmentation entry (effnet-shapes-seg), a segmenter checkpoint or architecture (give a classifier as --backbone)`);
       const m = await loadModelWeights(o.model);
       return { ...freshStart(m.preprocessing, m.weights, ref.entry.name), config: m.segmenter! };
     }
@@ -115,8 +115,8 @@ async function startingPoint(o: FineTuneSegmenterOptions, classes: string[]): Pr
 async function encoderWeights(name: string, config: SegmenterConfig): Promise<TensorMap> {
   const c = await loadModelWeights(name);
   const bifpn = config.detector !== undefined;
-  if (c.segmenter || (c.detector && !bifpn)) throw new TrainingError(`--encoder ${name} is a ${c.detector ? 'detector' : 'segmenter'}; give a classifier whose network is the encoder (${config.encoder})`);
-  if (c.random) throw new TrainingError(`--encoder ${name} has no trained weights; give a ${bifpn ? `${config.detector} detector or ` : ''}classifier zoo entry or checkpoint (a ${config.encoder})`);
+  if (c.segmenter || (c.detector && !bifpn)) throw new TrainingError(`--backbone ${name} is a ${c.detector ? 'detector' : 'segmenter'}; give a classifier whose network is the encoder (${config.encoder})`);
+  if (c.random) throw new TrainingError(`--backbone ${name} has no trained weights; give a ${bifpn ? `${config.detector} detector or ` : ''}classifier zoo entry or checkpoint (a ${config.encoder})`);
   const graph = buildSegmenter(config);
   // Where each segmenter parameter is in the start's weights: a detector's own names, or a classifier's under the prefix.
   const prefix = bifpn ? 'backbone.' : 'encoder.';
@@ -129,7 +129,7 @@ async function encoderWeights(name: string, config: SegmenterConfig): Promise<Te
     if (key === null) continue;
     const t = c.weights.get(key);
     if (!t || t.shape.join() !== p.shape.join())
-      throw new TrainingError(`--encoder ${name} (${what}) is not the segmenter's ${c.detector ? 'detector' : 'encoder'} (${wanted}): ${key} is ${t ? `[${t.shape.join(', ')}]` : 'missing'}, the segmenter needs [${p.shape.join(', ')}]`);
+      throw new TrainingError(`--backbone ${name} (${what}) is not the segmenter's ${c.detector ? 'detector' : 'encoder'} (${wanted}): ${key} is ${t ? `[${t.shape.join(', ')}]` : 'missing'}, the segmenter needs [${p.shape.join(', ')}]`);
     out.set(p.name, t);
   }
   return out;
@@ -189,18 +189,19 @@ export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<Fi
   if (!trainSamples.length) throw new TrainingError(`${o.data} has no images to train on`);
   const classes = train.classes;
   const start = await startingPoint(o, classes);
-  if (!o.resume) await claimOutputDir(o.out, { owner: 'effnet train', force: o.force, flag: '--out', hint: 'pass --resume to continue that run, --force to replace it, or choose another --out' });
   const size = o.size ?? start.preprocessing.inputSize;
   const multiple = segmenterInputMultiple(start.config);
   if (size % multiple) throw new InvalidSpecError('size', size, `a multiple of ${multiple} for ${start.config.name} (pass --size)`);
+  if (!o.resume) await claimOutputDir(o.out, { owner: 'effnet train', force: o.force, flag: '--out', hint: 'pass --resume to continue that run, --force to replace it, or choose another --out' });
   const config = start.config;
   const graph = buildSegmenter(config, { numClasses: classes.length, inputResolution: size });
   const weights: TensorMap = new Map(randomWeights(graph, seed));
-  // A new head for new classes; the encoder and decoder are kept.
-  if (start.weights) for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith('segmentation_head.'))) weights.set(name, t);
+  // A new head for new classes (smp's segmentation_head, bifpnseg's last transposed conv); the rest is kept.
+  const headPrefix = config.detector ? 'seg_head.head_transpose.' : 'segmentation_head.';
+  if (start.weights) for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith(headPrefix))) weights.set(name, t);
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, cropPct: 1 };
   const stepsPerEpoch = Math.ceil(trainSamples.length / batchSize);
-  const recipe = resolveRecipe(o, { imageSize: size, trainImages: trainSamples.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: o.freeze === 'encoder', task: 'segmentation', newHeads: start.newDecoder });
+  const recipe = resolveRecipe(o.resume ? resumedRecipeOptions(start.recipe, o) : o, { imageSize: size, trainImages: trainSamples.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: o.freeze === 'encoder', task: 'segmentation', newHeads: start.newDecoder });
   o.onRecipe?.(recipe);
   const jitter = recipe.scaleJitter ?? [1, 1];
   const backendName = o.backend ?? 'auto';
@@ -209,7 +210,8 @@ export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<Fi
   const session = await backend.createTrainer(graph, weights, {
     ...trainerSettings(recipe, stepsPerEpoch * o.epochs),
     loss: segmentationLoss(lossName, recipe.labelSmoothing),
-    trainable: freeze === 'encoder' ? selectTrainable(graph, { freeze: ['encoder'] }) : undefined,
+    // Frozen features: smp's encoder, or bifpnseg's backbone and BiFPN (its head trains).
+    trainable: freeze === 'encoder' ? selectTrainable(graph, { freeze: config.detector ? ['backbone', 'fpn'] : ['encoder'] }) : undefined,
     freezeBatchNorm: false,
     seed,
     startStep: start.step,

@@ -2,12 +2,13 @@
  * Segmentation inference: images resized to the model's input (the whole image, squashed), the logits resized back
  * to each image's own size (bilinear) and the class of each pixel by argmax (one-class models: sigmoid > 0.5).
  */
-import { type Device, float32Tensor, getBackend, InvalidSpecError, readSegmentationMetadata, type Runner, SEGMENTATION_OUTPUT, type Tensor } from '@effnet/core';
+import { type Device, float32Tensor, InvalidSpecError, readSegmentationMetadata, type Runner, SEGMENTATION_OUTPUT, type Tensor } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
 import { decodeImage, type ImageSource, type RgbImage, sourceName } from '../images/decode.js';
 import { writeNormalized } from '../images/preprocess.js';
 import { LABEL_SETS } from '../labels/label-sets.js';
 import { loadModelWeights, type ModelWeights, type ResolveOptions, resolveModel } from '../models/resolve.js';
+import { loadRunner } from '../models/runner.js';
 import { resizePair } from './augment.js';
 import type { IndexMask } from './index-png.js';
 
@@ -131,8 +132,8 @@ export class Segmenter {
     });
     readSegmentationMetadata(m.graph); // a segmentation graph, or an error that says so
     const size = m.graph.inputs[0]!.height ?? o.inputSize ?? m.preprocessing.inputSize;
-    const backend = await getBackend(o.backend ?? 'onnx');
-    const runner = await backend.load(m.graph, m.weights, { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
+    // An exported .onnx runs as it is; anything else is compiled from its graph and weights.
+    const runner = await loadRunner(m, { backend: o.backend ?? 'onnx', device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
     return new Segmenter(runner, m, segmenterClasses(m), size, o.batchSize ?? 4);
   }
 

@@ -210,6 +210,8 @@ export interface RunStart {
   epoch: number;
   step: number;
   history: Record<string, number>[];
+  /** A resumed run: the recipe its card recorded (resumedRecipeOptions continues with it). */
+  recipe?: unknown;
 }
 
 /** A run starting at epoch 0 (new head) from `weights` (null: random). */
@@ -233,6 +235,15 @@ export async function checkpointStart(path: string, o: { task: 'classification' 
   const r = o.resume;
   return {
     checkpoint: ck,
-    start: { preprocessing: ck.card.preprocessing, weights: ck.weights, keepHead: same, base: r ? ck.card.base : path, epoch: r ? ck.card.epoch : 0, step: r ? ck.card.step : 0, history: r ? (ck.card.history ?? []) : [] },
+    start: {
+      preprocessing: ck.card.preprocessing,
+      weights: ck.weights,
+      keepHead: same,
+      base: r ? ck.card.base : path,
+      epoch: r ? ck.card.epoch : 0,
+      step: r ? ck.card.step : 0,
+      history: r ? (ck.card.history ?? []) : [],
+      ...(r ? { recipe: ck.card.training?.recipe } : {}),
+    },
   };
 }

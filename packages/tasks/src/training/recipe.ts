@@ -140,7 +140,9 @@ export function resolveRecipe(o: RecipeOptions, ctx: RecipeContext): Recipe {
   const [lrValue, lrWhy] = ctx.frozenBackbone
     ? [1e-2, 'a linear probe on frozen features']
     : ctx.newHeads
-      ? [4e-3, `new layers (${task === 'segmentation' ? 'a decoder on a pretrained encoder' : 'a BiFPN and heads, or a class net for new categories'}) start from random weights: 4e-3 (measured: README, "Training and evaluating detectors")`]
+      ? task === 'segmentation'
+        ? [4e-3, 'a new decoder on a pretrained encoder starts from random weights: 4e-3, the rate measured for new detector heads (README, "Training and evaluating detectors"; not measured for segmenters)']
+        : [4e-3, 'new layers (a BiFPN and heads, or a class net for new categories) start from random weights: 4e-3 (measured: README, "Training and evaluating detectors")']
       : ctx.pretrained
         ? [1e-3, `fine-tuning a pretrained ${dense ? task === 'detection' ? 'detector' : 'segmenter' : 'model'}`]
         : [3e-3, 'training from scratch'];
@@ -157,6 +159,31 @@ export function resolveRecipe(o: RecipeOptions, ctx: RecipeContext): Recipe {
   const scaleJitter = !dense ? null : task === 'segmentation' && augment === 'strong' ? SEGMENTATION_STRONG_JITTER : SCALE_JITTERS[augment];
   if (dense) delete reasons.labelSmoothing;
   return { task, optimizer, lr, weightDecay, momentum, nesterov: o.nesterov ?? momentum > 0, schedule, warmupSteps, labelSmoothing, augment, cropScale, scaleJitter, flip, reasons };
+}
+
+/**
+ * A resumed run's options: what the user passes now, and for the rest the choices its card recorded
+ * (`training.recipe`), so that the run continues with the rate, optimizer and augmentation it started with rather
+ * than with the defaults of a pretrained start (a resumed run always starts from trained weights).
+ */
+export function resumedRecipeOptions<O extends RecipeOptions>(stored: unknown, given: O): O {
+  if (!stored || typeof stored !== 'object') return given;
+  const r = stored as Partial<Recipe>;
+  const recorded: RecipeOptions = {
+    optimizer: r.optimizer,
+    lr: r.lr,
+    weightDecay: r.weightDecay,
+    momentum: r.momentum,
+    nesterov: r.nesterov,
+    schedule: r.schedule,
+    labelSmoothing: r.labelSmoothing,
+    augment: r.augment,
+    cropScale: r.cropScale,
+    flip: r.flip,
+  };
+  const out = { ...given } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(recorded)) if (v !== undefined && out[k] === undefined) out[k] = v;
+  return out as O;
 }
 
 /** The optimizer and schedule of a recipe, as core's TrainerOptions take them. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { StepResult, Tensor, TensorMap, TrainSession } from '@effnet/core';
 import { describe, expect, it } from 'vitest';
 import { runTrainingLoop, TrainingError } from './loop.js';
-import { AUGMENT_LEVELS, describeRecipe, OPTIMIZERS, type RecipeContext, resolveRecipe, SCHEDULES, trainerSettings } from './recipe.js';
+import { AUGMENT_LEVELS, describeRecipe, OPTIMIZERS, type RecipeContext, resolveRecipe, resumedRecipeOptions, SCHEDULES, trainerSettings } from './recipe.js';
 import { steepestDescent } from '../classification/finetune.js';
 
 const ctx = (c: Partial<RecipeContext> = {}): RecipeContext => ({ imageSize: 224, trainImages: 1000, stepsPerEpoch: 32, epochs: 10, pretrained: true, frozenBackbone: false, ...c });
@@ -71,6 +71,14 @@ describe('the recipe', () => {
     expect(seg({}, { newHeads: true }).reasons.lr).toMatch(/decoder/);
     expect(seg({}, { pretrained: true }).reasons.lr).toMatch(/segmenter/);
     expect(() => seg({ labelSmoothing: 0.1 })).toThrow(/segmentation/);
+  });
+
+  it('a resumed run continues with the recorded choices; what is given now wins', () => {
+    const stored = resolveRecipe({}, ctx({ task: 'detection', imageSize: 128, newHeads: true }));
+    const o = resumedRecipeOptions(stored, { lr: undefined, weightDecay: 0.01, epochs: 9 });
+    expect(o).toMatchObject({ lr: 4e-3, weightDecay: 0.01, optimizer: 'adamw', labelSmoothing: 0, epochs: 9 });
+    expect(resolveRecipe(o, ctx({ task: 'detection', imageSize: 128, pretrained: true })).lr).toBe(4e-3);
+    expect(resumedRecipeOptions(undefined, { lr: 1 })).toEqual({ lr: 1 });
   });
 
   it('turns into core trainer settings', () => {
