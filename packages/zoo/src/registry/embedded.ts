@@ -47,8 +47,8 @@ const EMBEDDED: readonly EmbeddedModel[] = [
   {
     name: 'effnet-shapes-seg',
     task: 'segmentation',
-    sha256: 'c28ed0edee4a90dba1e43d5b3f33a1b7b22bbac9f601a6480f56d34eb1f57a7d',
-    size: 7913796,
+    sha256: '3d96dd2b4b69f381af885c9c6da722f9bd3a15302a696a1a9127f838b82c222f',
+    size: 12507356,
     labels: 'effnet-shapes-seg',
     reference: 'trained in this repository with effnet train --task segmentation on generated scenes (scripts/train-shapes-seg.sh); model card assets/effnet-shapes-seg.json',
   },
