@@ -201,7 +201,7 @@ export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<Fi
   if (start.weights) for (const [name, t] of start.weights) if (weights.has(name) && (start.keepHead || !name.startsWith(headPrefix))) weights.set(name, t);
   const preprocessing: Preprocessing = { ...start.preprocessing, inputSize: size, cropPct: 1 };
   const stepsPerEpoch = Math.ceil(trainSamples.length / batchSize);
-  const recipe = resolveRecipe(o.resume ? resumedRecipeOptions(start.recipe, o) : o, { imageSize: size, trainImages: trainSamples.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: o.freeze === 'encoder', task: 'segmentation', newHeads: start.newDecoder });
+  const recipe = resolveRecipe(o.resume ? resumedRecipeOptions(start.recipe, o) : o, { imageSize: size, trainImages: trainSamples.length, stepsPerEpoch, epochs: o.epochs, pretrained: start.weights !== null, frozenBackbone: o.freeze === 'encoder', task: 'segmentation', newHeads: start.newDecoder ?? (start.weights !== null && !start.keepHead) });
   o.onRecipe?.(recipe);
   const jitter = recipe.scaleJitter ?? [1, 1];
   const backendName = o.backend ?? 'auto';

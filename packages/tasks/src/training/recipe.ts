@@ -141,7 +141,7 @@ export function resolveRecipe(o: RecipeOptions, ctx: RecipeContext): Recipe {
     ? [1e-2, 'a linear probe on frozen features']
     : ctx.newHeads
       ? task === 'segmentation'
-        ? [4e-3, 'a new decoder on a pretrained encoder starts from random weights: 4e-3, the rate measured for new detector heads (README, "Training and evaluating detectors"; not measured for segmenters)']
+        ? [4e-3, 'new layers (a decoder on a pretrained encoder, or a head for new classes) start from random weights: 4e-3 (measured for new classes: README, "The embedded segmenter")']
         : [4e-3, 'new layers (a BiFPN and heads, or a class net for new categories) start from random weights: 4e-3 (measured: README, "Training and evaluating detectors")']
       : ctx.pretrained
         ? [1e-3, `fine-tuning a pretrained ${dense ? task === 'detection' ? 'detector' : 'segmenter' : 'model'}`]
