@@ -78,7 +78,7 @@ const time = (cmd, args, env = {}) => {
 const bin = join(root, 'packages/cli/bin/effnet.js');
 const cache = join(work, 'cache');
 const runners = {
-  'effnet classify (defaults: fast resize, cache)': (images) => time(process.execPath, [bin, 'classify', ...images, '--model', effnetModel, '--json', '--topk', '1', '--batch', '8'], { EFFNET_CACHE: cache }),
+  'effnet classify (defaults: fast resize, cache)': (images) => time(process.execPath, [bin, 'classify', ...images, '--model', effnetModel, '--json', '--topk', '1'], { EFFNET_CACHE: cache }),
   'Transformers.js 4.3.2 pipeline': (images) => time(process.execPath, [tjsScript, ...images]),
 };
 const rows = [];

@@ -38,7 +38,7 @@ export const classifyCommand = defineCommand({
     'weights-key': { type: 'string', valueName: 'KEY', description: "the entry of a checkpoint's .pth weights that holds them (default: found)" },
     ...BACKEND_OPTIONS,
     topk: { type: 'number', integer: true, min: 1, max: 1000, default: 5, valueName: 'K', description: 'labels per image' },
-    batch: { type: 'number', integer: true, min: 1, max: 4096, default: 16, valueName: 'N', description: 'images per run (the next batch is decoded while one runs)' },
+    batch: { type: 'number', integer: true, min: 1, max: 4096, valueName: 'N', description: 'images per run, the next batch decoded while one runs (default 2 on a CPU, 16 on a GPU)' },
     resize: { type: 'string', choices: ['fast', 'exact'], default: 'fast', valueName: 'MODE', description: "fast: decode and resize in libvips (default); exact: Pillow's resampling, torchvision's tensor bit for bit" },
     json: { type: 'boolean', description: 'JSON lines instead of a table' },
     'skip-errors': { type: 'boolean', description: 'exit 0 even when some images cannot be read (they are reported either way)' },
