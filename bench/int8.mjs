@@ -1,5 +1,7 @@
 // int8 against fp32 in one run: each model exported both ways (int8 calibrated on generated images through the
-// model's own preprocessing), then timed alternately with effnet bench's code at batch 8 (and 1), best of two rounds.
+// model's own preprocessing), then timed alternately by `effnet bench` at batch 8 (and 1), best of two rounds, each
+// timing in a process of its own (ONNX Runtime sessions left in a process keep spinning thread pools, which slowed the
+// next session timed there and made an earlier table of this bench overstate int8).
 // Top-1 agreement and accuracy on held-out data for the trained model (effnet-shapes on fresh generated shapes).
 // Usage: node bench/int8.mjs [--models effnet-shapes,efficientnet_b0,efficientnet_b3,efficientnetv2_s] [--threads 2]
 import { spawnSync } from 'node:child_process';
@@ -8,7 +10,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchmark, Classifier, generateShapeDataset, scanImageFolder } from '@effnet/tasks';
+import { Classifier, generateShapeDataset, scanImageFolder } from '@effnet/tasks';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { models: { type: 'string', default: 'effnet-shapes,efficientnet_b0,efficientnet_b3,efficientnetv2_s' }, threads: { type: 'string', default: '2' }, batches: { type: 'string', default: '8,1' } } });
@@ -36,7 +38,7 @@ for (const model of values.models.split(',')) {
     for (let round = 0; round < 2; round++)
       for (const [precision, file] of [['fp32', fp32], ['int8', int8]]) {
         process.stderr.write(`${model} batch ${batch}: ${precision} (round ${round + 1})...\n`);
-        const r = await benchmark({ model: file, batch, threads, warmup: 2, iterations: batch === 1 ? 20 : 8 });
+        const r = JSON.parse(effnet('bench', '--model', file, '--batch', String(batch), '--threads', String(threads), '--warmup', '2', '--iterations', String(batch === 1 ? 20 : 8), '--json'));
         if (!best[precision] || r.medianMs < best[precision].medianMs) best[precision] = r;
       }
     for (const r of Object.values(best)) rows.push({ model, precision: r.precision, batch, resolution: r.resolution[0], imagesPerSecond: r.imagesPerSecond, medianMs: r.medianMs, p90Ms: r.p90Ms, peakRssMB: r.peakRssMB, randomWeights: r.randomWeights, loadAverage: r.machine.loadAverage });
