@@ -24,9 +24,9 @@ import { decodeImage } from '../images/decode.js';
 import { preprocess, writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
 import { lineChartPng } from '../render/lines.js';
-import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
-import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
-import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from './model-card.js';
+import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, runCardFields, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions, type TrainingRunResult } from '../training/loop.js';
+import { checkRecipeOptions, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
+import type { ModelCard } from './model-card.js';
 
 export { TrainingError, type TrainProgress } from '../training/loop.js';
 
@@ -53,14 +53,7 @@ export interface FineTuneOptions extends RecipeOptions, TrainingRunOptions {
   onRecipe?: (recipe: Recipe) => void;
 }
 
-export interface FineTuneResult {
-  card: ModelCard;
-  /** The checkpoint directory. */
-  out: string;
-  stoppedEarly: boolean;
-  history: Record<string, number>[];
-  recipe: Recipe;
-}
+export type FineTuneResult = TrainingRunResult;
 
 interface Start extends RunStart {
   spec: EfficientNetSpec;
@@ -222,20 +215,18 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const valTensor = valImages.length ? evalBatch(valImages, preprocessing) : null;
   let card: ModelCard | undefined;
   const cardFor = (row: Record<string, number>, history: Record<string, number>[]): ModelCard => ({
-    format: MODEL_CARD_FORMAT,
-    name: o.name ?? o.out.split(/[\\/]/).filter(Boolean).at(-1) ?? 'model',
-    arch: start.arch,
-    spec,
-    classes: data.classes,
-    preprocessing,
-    weights: 'model.safetensors',
-    base: start.base,
-    seed,
-    epoch: row.epoch!,
-    step: session.steps,
-    training: {
+    ...runCardFields({
+      name: o.name,
+      out: o.out,
+      fallbackName: 'model',
+      base: start.base,
+      seed,
+      steps: session.steps,
+      row,
+      history,
       data: o.data,
-      val: o.val ?? `seeded split, valFraction ${o.valFraction ?? 0.1}`,
+      val: o.val,
+      valFraction: o.valFraction,
       trainImages: data.train.length,
       valImages: data.val.length,
       epochs: o.epochs,
@@ -243,13 +234,14 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
       backend,
       device: session.device,
       freeze: r.freeze,
-      dropout: spec.dropout,
-      dropPath: spec.dropPathRate,
-      recipe: { ...recipe, summary: describeRecipe(recipe) },
-    },
+      extra: { dropout: spec.dropout, dropPath: spec.dropPathRate },
+      recipe,
+    }),
+    arch: start.arch,
+    spec,
+    classes: data.classes,
+    preprocessing,
     metrics: { valAccuracy: row.valAccuracy ?? Number.NaN, trainAccuracy: row.trainAccuracy ?? Number.NaN, trainLoss: row.trainLoss! },
-    history,
-    created: new Date().toISOString(),
   });
 
   const history = [...start.history];

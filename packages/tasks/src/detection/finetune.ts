@@ -22,11 +22,11 @@ import {
   type TrainSession,
 } from '@effnet/core';
 import { defaultDetectorPreprocessing, loadPretrainedWeights, type Preprocessing } from '@effnet/zoo';
-import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from '../classification/model-card.js';
+import type { ModelCard } from '../classification/model-card.js';
 import type { RgbImage } from '../images/decode.js';
 import { loadModelWeights, resolveModel } from '../models/resolve.js';
-import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
-import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
+import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, runCardFields, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions, type TrainingRunResult } from '../training/loop.js';
+import { checkRecipeOptions, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
 import { detectorAnchors } from './anchors.js';
 import { detectionTrainTransform, imageInfoFor, resizePad } from './augment-boxes.js';
 import type { CocoGroundTruth } from './coco-format.js';
@@ -57,13 +57,7 @@ export interface FineTuneDetectorOptions extends RecipeOptions, TrainingRunOptio
   onRecipe?: (recipe: Recipe) => void;
 }
 
-export interface FineTuneDetectorResult {
-  card: ModelCard;
-  out: string;
-  stoppedEarly: boolean;
-  history: Record<string, number>[];
-  recipe: Recipe;
-}
+export type FineTuneDetectorResult = TrainingRunResult;
 
 interface Start extends RunStart {
   config: EfficientDetConfig;
@@ -277,23 +271,18 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Fine
       async save(row, best) {
         history.push(row);
         card = {
-          format: MODEL_CARD_FORMAT,
-          name: o.name ?? o.out.split(/[\\/]/).filter(Boolean).at(-1) ?? 'detector',
-          task: 'detection',
-          arch: config.name,
-          spec: specFor(config.backbone, { dropPathRate: config.backboneDropPath }),
-          detector: config,
-          categories: train.categories,
-          classes: names,
-          preprocessing,
-          weights: 'model.safetensors',
-          base: start.base,
-          seed,
-          epoch: row.epoch!,
-          step: session.steps,
-          training: {
+          ...runCardFields({
+            name: o.name,
+            out: o.out,
+            fallbackName: 'detector',
+            base: start.base,
+            seed,
+            steps: session.steps,
+            row,
+            history,
             data: o.data,
-            val: o.val ?? `seeded split of the images, valFraction ${o.valFraction ?? 0.1}`,
+            val: o.val,
+            valFraction: o.valFraction,
             trainImages: split.train.length,
             valImages: split.val.length,
             epochs: o.epochs,
@@ -301,13 +290,17 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Fine
             backend: backend.name,
             device: session.device,
             freeze,
-            scaleJitter: jitter,
-            loss: 'effdet DetectionLoss: focal (alpha 0.25, gamma 1.5) + 50 x Huber (delta 0.1), normalised by positives + 1',
-            recipe: { ...recipe, summary: describeRecipe(recipe) },
-          },
+            extra: { scaleJitter: jitter, loss: 'effdet DetectionLoss: focal (alpha 0.25, gamma 1.5) + 50 x Huber (delta 0.1), normalised by positives + 1' },
+            recipe,
+          }),
+          task: 'detection',
+          arch: config.name,
+          spec: specFor(config.backbone, { dropPathRate: config.backboneDropPath }),
+          detector: config,
+          categories: train.categories,
+          classes: names,
+          preprocessing,
           metrics: { AP: row.AP ?? Number.NaN, AP50: row.AP50 ?? Number.NaN, trainLoss: row.trainLoss! },
-          history,
-          created: new Date().toISOString(),
         };
         await saveEpoch(o.out, session.weights(), card, best, history, ['AP', 'AP50']);
       },

@@ -22,12 +22,12 @@ import {
   type TensorMap,
 } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
-import { loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard } from '../classification/model-card.js';
+import type { ModelCard } from '../classification/model-card.js';
 import type { RgbImage } from '../images/decode.js';
 import { writeNormalized } from '../images/preprocess.js';
 import { loadModelWeights, resolveModel, segmenterPreprocessing } from '../models/resolve.js';
-import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions } from '../training/loop.js';
-import { checkRecipeOptions, describeRecipe, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
+import { checkpointStart, defaultTrainingDevice, freshStart, lastCard, onnxNotTrainable, runCardFields, type RunStart, runTrainingLoop, saveEpoch, TrainingError, trainingBackend, type TrainingRunOptions, type TrainingRunResult } from '../training/loop.js';
+import { checkRecipeOptions, type Recipe, type RecipeOptions, resolveRecipe, resumedRecipeOptions, trainerSettings } from '../training/recipe.js';
 import { resizePair, segmentationTrainTransform } from './augment.js';
 import { loadSegmentationDataset, loadSegmentationPair, type SegmentationSample } from './dataset.js';
 import { IGNORE_INDEX, type IndexMask } from './index-png.js';
@@ -55,13 +55,7 @@ export interface FineTuneSegmenterOptions extends RecipeOptions, TrainingRunOpti
   onRecipe?: (recipe: Recipe) => void;
 }
 
-export interface FineTuneSegmenterResult {
-  card: ModelCard;
-  out: string;
-  stoppedEarly: boolean;
-  history: Record<string, number>[];
-  recipe: Recipe;
-}
+export type FineTuneSegmenterResult = TrainingRunResult;
 
 /** The loss terms of a choice: CE (ignore 255, optional label smoothing), smp's multiclass Dice (ignore 255), or their sum, on `labels`. */
 export function segmentationLoss(name: SegmentationLossName, labelSmoothing = 0): LossSpec {
@@ -254,22 +248,18 @@ export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<Fi
       async save(row, best) {
         history.push(row);
         card = {
-          format: MODEL_CARD_FORMAT,
-          name: o.name ?? o.out.split(/[\\/]/).filter(Boolean).at(-1) ?? 'segmenter',
-          task: 'segmentation',
-          arch: config.name,
-          spec: specFor(config.encoder),
-          segmenter: config,
-          classes,
-          preprocessing,
-          weights: 'model.safetensors',
-          base: start.base,
-          seed,
-          epoch: row.epoch!,
-          step: session.steps,
-          training: {
+          ...runCardFields({
+            name: o.name,
+            out: o.out,
+            fallbackName: 'segmenter',
+            base: start.base,
+            seed,
+            steps: session.steps,
+            row,
+            history,
             data: o.data,
-            val: o.val ?? `seeded split of the images, valFraction ${o.valFraction ?? 0.1}`,
+            val: o.val,
+            valFraction: o.valFraction,
             trainImages: trainSamples.length,
             valImages: valSamples.length,
             epochs: o.epochs,
@@ -277,13 +267,16 @@ export async function fineTuneSegmenter(o: FineTuneSegmenterOptions): Promise<Fi
             backend: backend.name,
             device: session.device,
             freeze,
-            scaleJitter: jitter,
-            loss: lossName === 'ce' ? 'cross-entropy, ignore_index 255' : lossName === 'dice' ? "smp's multiclass DiceLoss, ignore_index 255" : "cross-entropy + smp's multiclass DiceLoss, ignore_index 255",
-            recipe: { ...recipe, summary: describeRecipe(recipe) },
-          },
+            extra: { scaleJitter: jitter, loss: lossName === 'ce' ? 'cross-entropy, ignore_index 255' : lossName === 'dice' ? "smp's multiclass DiceLoss, ignore_index 255" : "cross-entropy + smp's multiclass DiceLoss, ignore_index 255" },
+            recipe,
+          }),
+          task: 'segmentation',
+          arch: config.name,
+          spec: specFor(config.encoder),
+          segmenter: config,
+          classes,
+          preprocessing,
           metrics: { mIoU: row.mIoU ?? Number.NaN, pixelAccuracy: row.pixelAccuracy ?? Number.NaN, trainLoss: row.trainLoss! },
-          history,
-          created: new Date().toISOString(),
         };
         await saveEpoch(o.out, session.weights(), card, best, history, ['mIoU', 'pixelAccuracy']);
       },

@@ -7,8 +7,9 @@
 import { join } from 'node:path';
 import { canTrain, deriveSeed, type Device, EffnetError, getBackend, seededShuffle, type Tensor, type TensorMap, type TrainingBackend, type TrainSession } from '@effnet/core';
 import type { Preprocessing } from '@effnet/zoo';
-import { type LoadedCheckpoint, loadCheckpoint, type ModelCard, saveCheckpoint } from '../classification/model-card.js';
+import { type LoadedCheckpoint, loadCheckpoint, MODEL_CARD_FORMAT, type ModelCard, saveCheckpoint } from '../classification/model-card.js';
 import { lineChartPng, trainingCurvePanels } from '../render/lines.js';
+import { describeRecipe, type Recipe } from './recipe.js';
 
 export class TrainingError extends EffnetError {
   override name = 'TrainingError';
@@ -245,5 +246,71 @@ export async function checkpointStart(path: string, o: { task: 'classification' 
       history: r ? (ck.card.history ?? []) : [],
       ...(r ? { recipe: ck.card.training?.recipe } : {}),
     },
+  };
+}
+
+/** What every task's training run returns. */
+export interface TrainingRunResult {
+  /** The card of the last epoch trained. */
+  card: ModelCard;
+  /** The checkpoint directory. */
+  out: string;
+  stoppedEarly: boolean;
+  history: Record<string, number>[];
+  recipe: Recipe;
+}
+
+/** What a run's card records of the run in every task; `extra` (the task's own facts) goes before the recipe. */
+export interface RunRecord {
+  /** The card's name (default: the output directory's, else `fallbackName`). */
+  name: string | undefined;
+  out: string;
+  fallbackName: string;
+  base: string;
+  seed: number;
+  /** Optimizer steps so far (the session's). */
+  steps: number;
+  /** The epoch's history row, and every row so far. */
+  row: Record<string, number>;
+  history: Record<string, number>[];
+  data: string;
+  val: string | undefined;
+  valFraction: number | undefined;
+  trainImages: number;
+  valImages: number;
+  epochs: number;
+  batch: number;
+  backend: string;
+  device: string;
+  freeze: string;
+  extra: Record<string, unknown>;
+  recipe: Recipe;
+}
+
+/** The task-independent fields of a run's model card: name, weights file, start, seed, position, run facts, history. */
+export function runCardFields(r: RunRecord): Pick<ModelCard, 'format' | 'name' | 'weights' | 'base' | 'seed' | 'epoch' | 'step' | 'training' | 'history' | 'created'> {
+  return {
+    format: MODEL_CARD_FORMAT,
+    name: r.name ?? r.out.split(/[\\/]/).filter(Boolean).at(-1) ?? r.fallbackName,
+    weights: 'model.safetensors',
+    base: r.base,
+    seed: r.seed,
+    epoch: r.row.epoch!,
+    step: r.steps,
+    training: {
+      data: r.data,
+      val: r.val ?? `seeded split of the images, valFraction ${r.valFraction ?? 0.1}`,
+      trainImages: r.trainImages,
+      valImages: r.valImages,
+      epochs: r.epochs,
+      batch: r.batch,
+      backend: r.backend,
+      device: r.device,
+      freeze: r.freeze,
+      ...r.extra,
+      recipe: { ...r.recipe, summary: describeRecipe(r.recipe) },
+    },
+    history: r.history,
+    created: new Date().toISOString(),
   };
 }
