@@ -7,7 +7,7 @@ import { canTrain, float32Tensor, getBackend, InvalidSpecError, type LoadOptions
 import { Detector } from '../detection/detector.js';
 import { segmentationLoss } from '../segmentation/finetune.js';
 import { Segmenter } from '../segmentation/segmenter.js';
-import { loadModelWeights, type ModelWeights } from '../models/resolve.js';
+import { loadModelWeights, type ModelWeights, sizeErrorAs } from '../models/resolve.js';
 import { loadRunner } from '../models/runner.js';
 import { type LatencyStats, latencyStats, peakRssMB, timeRuns } from './timing.js';
 
@@ -75,10 +75,8 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
   const warmup = o.warmup ?? 3;
   const iterations = o.iterations ?? (batch === 1 ? 20 : 10);
   const t0 = process.hrtime.bigint();
-  const m = await loadModelWeights(o.model, { inputResolution: o.resolution }).catch((e: unknown) => {
-    // A size the network cannot take (a segmenter's multiple of 32, bifpnseg's of 128): say so of --resolution.
-    throw e instanceof InvalidSpecError && e.field === 'inputResolution' ? new InvalidSpecError('--resolution', o.resolution, e.expected.replace(/, \[h, w\].*$/, '')) : e;
-  });
+  // A size the network cannot take (a segmenter's multiple of 32, bifpnseg's of 128) is said of --resolution.
+  const m = await loadModelWeights(o.model, { inputResolution: o.resolution }).catch(sizeErrorAs('--resolution', o.resolution));
   if (m.graph.inputs[0]!.height === null) throw new InvalidSpecError('--resolution', o.resolution, 'a size: the model takes any size, so say which to time');
   const precision = o.precision ?? (m.onnx?.precision as BenchPrecision | undefined) ?? 'fp32';
   if (m.onnx && precision !== m.onnx.precision)
@@ -103,7 +101,7 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
     case 'detect': {
       if (!m.detector) throw new InvalidSpecError('--task', task, `infer or train: ${o.model} is a classifier`);
       if (precision === 'fp16' && !m.onnx) throw new InvalidSpecError('--precision', precision, 'fp32 for --task detect (export the detector with --fp16 and bench the file)');
-      const detector = await Detector.load(o.model, { ...load, backend: backendName, inputSize: [m.graph.inputs[0]!.height!, m.graph.inputs[0]!.width!] });
+      const detector = await Detector.fromModel(m, { ...load, backend: backendName });
       const images = Array.from({ length: batch }, (_, i) => ({ ...x, shape: x.shape.slice(1), data: (x.data as Float32Array).subarray(i * (x.data.length / batch), (i + 1) * (x.data.length / batch)) }));
       run = () => detector.detect(images, { batchSize: batch, score: 0.05 });
       ({ device } = detector);
@@ -116,7 +114,7 @@ export async function benchmark(o: BenchOptions): Promise<BenchResult> {
       if (precision === 'fp16' && !m.onnx) throw new InvalidSpecError('--precision', precision, 'fp32 for --task segment (export the segmenter with --fp16 and bench the file)');
       const [h, w] = [m.graph.inputs[0]!.height!, m.graph.inputs[0]!.width!];
       if (h !== w) throw new InvalidSpecError('--resolution', [h, w], 'a square input for --task segment');
-      const segmenter = await Segmenter.load(o.model, { ...load, backend: backendName, inputSize: h, batchSize: batch });
+      const segmenter = await Segmenter.fromModel(m, { ...load, backend: backendName, batchSize: batch });
       // Images at the input's size: the timed work is preprocessing, the network, the resize of the logits and the argmax.
       const rand = seededNormal(1);
       const images = Array.from({ length: batch }, () => ({ width: w, height: h, data: Uint8Array.from({ length: h * w * 3 }, () => Math.max(0, Math.min(255, 128 + 60 * rand()))) }));

@@ -123,6 +123,12 @@ export class Detector {
     if (ref.kind === 'variant' || (ref.kind === 'pretrained' && ref.entry.task !== 'detection')) throw notDetector();
     const m = await loadModelWeights(name, { ...o, inputResolution: o.inputSize });
     if (!m.detector) throw notDetector();
+    return Detector.fromModel(m, o);
+  }
+
+  /** A detector on a model already loaded (loadModelWeights, a detector), without reading it again. */
+  static async fromModel(m: ModelWeights, o: DetectorOptions = {}): Promise<Detector> {
+    if (!m.detector) throw new InvalidSpecError('model', m.ref.name, 'a detector: an EfficientDet architecture, its weight file or a detection zoo entry');
     if (m.graph.inputs[0]!.height === null) throw new InvalidSpecError('inputSize', o.inputSize, 'a fixed size: the letterbox needs one');
     const runner = await loadRunner(m, { backend: o.backend, device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) });
     const labels = detectorLabels(m, o.labels);

@@ -329,6 +329,16 @@ async function loadDetector(ref: Extract<ModelRef, { kind: 'detector' }>, o: Loa
 const segmentationHeadBias = (config: SegmenterConfig) => (config.detector ? 'seg_head.head_transpose.bias' : 'segmentation_head.0.bias');
 
 /**
+ * A `.catch` for loadModelWeights: core's refusal of a size (`inputResolution`, e.g. bifpnseg's multiple of 128)
+ * said of the option the caller took that size from; anything else rethrown as it is.
+ */
+export function sizeErrorAs(option: string, value: unknown): (e: unknown) => never {
+  return (e) => {
+    throw e instanceof InvalidSpecError && e.field === 'inputResolution' ? new InvalidSpecError(option, value, e.expected.replace(/, \[h, w\].*$/, '')) : e;
+  };
+}
+
+/**
  * A segmentation model's preprocessing: the whole image resized to the input size, normalised as the features were
  * trained: the encoder's mean/std, or for bifpnseg the detector's (Lite detectors take 0.5/0.5). Without a static size:
  * 512, or a bifpnseg's detector's own image size rounded up to a multiple of 2^maxLevel (Lite0's 320 -> 384).

@@ -7,7 +7,7 @@ import type { Preprocessing } from '@effnet/zoo';
 import { decodeImage, type ImageSource, type RgbImage, sourceName } from '../images/decode.js';
 import { writeNormalized } from '../images/preprocess.js';
 import { LABEL_SETS } from '../labels/label-sets.js';
-import { loadModelWeights, type ModelWeights, type ResolveOptions, resolveModel } from '../models/resolve.js';
+import { loadModelWeights, type ModelWeights, type ResolveOptions, resolveModel, sizeErrorAs } from '../models/resolve.js';
 import { loadRunner } from '../models/runner.js';
 import { resizePair } from './augment.js';
 import type { IndexMask } from './index-png.js';
@@ -126,10 +126,13 @@ export class Segmenter {
     if (ref.kind === 'variant' || ref.kind === 'detector') throw notSegmenter(`a ${ref.kind === 'variant' ? 'classifier' : 'detector'}`);
     if (ref.kind === 'pretrained' && ref.entry.task !== 'segmentation') throw notSegmenter(`a ${ref.entry.task ?? 'classification'} zoo entry`);
     if (o.inputSize !== undefined && (!Number.isInteger(o.inputSize) || o.inputSize < 32 || o.inputSize % 32)) throw new InvalidSpecError('inputSize', o.inputSize, 'a positive multiple of 32');
-    const m = await loadModelWeights(name, { ...o, ...(o.inputSize !== undefined ? { inputResolution: o.inputSize } : {}) }).catch((e: unknown) => {
-      // bifpnseg needs a multiple of 2^maxLevel (128): say so of the option given.
-      throw e instanceof InvalidSpecError && e.field === 'inputResolution' ? new InvalidSpecError('inputSize', o.inputSize, e.expected.replace(/, \[h, w\].*$/, '')) : e;
-    });
+    // bifpnseg needs a multiple of 2^maxLevel (128): sizeErrorAs says so of inputSize.
+    const m = await loadModelWeights(name, { ...o, ...(o.inputSize !== undefined ? { inputResolution: o.inputSize } : {}) }).catch(sizeErrorAs('inputSize', o.inputSize));
+    return Segmenter.fromModel(m, o);
+  }
+
+  /** A segmenter on a model already loaded (loadModelWeights), without reading it again. */
+  static async fromModel(m: ModelWeights, o: SegmenterOptions = {}): Promise<Segmenter> {
     readSegmentationMetadata(m.graph); // a segmentation graph, or an error that says so
     const size = m.graph.inputs[0]!.height ?? o.inputSize ?? m.preprocessing.inputSize;
     // An exported .onnx runs as it is; anything else is compiled from its graph and weights.
