@@ -48,6 +48,7 @@ from torchvision_reference import (  # noqa: E402
     _save_npy_atomic,
     _write_bytes_atomic,
     calibrate_bn_,
+    perturb_affine_,
     write_safetensors,
 )
 
@@ -84,19 +85,6 @@ def names(args):
     print(json.dumps(out))
 
 
-@torch.no_grad()
-def randomize_(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    for name, m in model.named_modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.weight.uniform_(0.5, 1.5, generator=g)
-            m.bias.normal_(0.0, 0.1, generator=g)
-        elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
-            m.bias.add_(torch.randn(m.bias.shape, generator=g) * 0.05)
-        if getattr(m, "edge_weights", None) is not None:
-            m.edge_weights.uniform_(-0.3, 1.5, generator=g)
-
-
 def fixture(args):
     torch.set_num_threads(args.threads)
     size = [int(v) for v in args.image_size.split(",")] if args.image_size else None
@@ -105,7 +93,7 @@ def fixture(args):
     torch.manual_seed(args.seed)
     model = build(args.model, args.num_classes, size, args.fpn_name)
     h, w = model.config.image_size
-    randomize_(model, args.seed)
+    perturb_affine_(model, args.seed)
     gc = torch.Generator().manual_seed(args.seed + CALIB_INPUT_SEED_OFFSET)
     calibrate_bn_(model, torch.randn(max(args.batch, 2), 3, h, w, generator=gc), args.seed)
     model.eval()
@@ -163,7 +151,7 @@ def loss(args):
     config.backbone_args = dict(drop_path_rate=0.0)
     model = create_model_from_config(config, pretrained=False, pretrained_backbone=False, num_classes=args.num_classes)
     h, w = model.config.image_size
-    randomize_(model, args.seed)
+    perturb_affine_(model, args.seed)
     gc = torch.Generator().manual_seed(args.seed + CALIB_INPUT_SEED_OFFSET)
     calibrate_bn_(model, torch.randn(max(args.batch, 2), 3, h, w, generator=gc), args.seed)
     os.makedirs(args.out, exist_ok=True)

@@ -119,6 +119,21 @@ def randomize_(model, seed):
 
 
 @torch.no_grad()
+def perturb_affine_(model, seed, edge_weights=(-0.3, 1.5)):
+    """effdet's and smp's fixtures: BatchNorm/GroupNorm weight ~ U(0.5, 1.5), bias ~ N(0, 0.1), conv biases +=
+    N(0, 0.05), BiFPN fusion weights ~ U(edge_weights); running statistics are left to calibrate_bn_."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            m.weight.uniform_(0.5, 1.5, generator=g)
+            m.bias.normal_(0.0, 0.1, generator=g)
+        elif isinstance(m, nn.Conv2d) and m.bias is not None:
+            m.bias.add_(torch.randn(m.bias.shape, generator=g) * 0.05)
+        if getattr(m, "edge_weights", None) is not None:
+            m.edge_weights.uniform_(*edge_weights, generator=g)
+
+
+@torch.no_grad()
 def calibrate_bn_(model, x, seed, var_floor=0.0):
     """Re-derive BN running stats from the real activations of one eval-mode pass on `x`,
     then perturb them: running_mean = mean + N(0, 0.1) * std, running_var = var * U(0.5, 1.5).
