@@ -347,8 +347,9 @@ export function segmenterPreprocessing(config: SegmenterConfig, graph: Graph): P
   const h = graph.inputs[0]?.height;
   const m = segmenterInputMultiple(config);
   const size = typeof h === 'number' ? h : config.detector ? Math.ceil(detectorConfig(config.detector).imageSize[0] / m) * m : 512;
-  const { mean, std } = config.detector ? defaultDetectorPreprocessing(config.detector) : defaultPreprocessing(config.encoder);
-  return { ...defaultPreprocessing(config.encoder), mean, std, inputSize: size, cropMode: 'squash', cropPct: 1, interpolation: 'bilinear' };
+  const base = defaultPreprocessing(config.encoder);
+  const { mean, std } = config.detector ? defaultDetectorPreprocessing(config.detector) : base;
+  return { ...base, mean, std, inputSize: size, cropMode: 'squash', cropPct: 1, interpolation: 'bilinear' };
 }
 
 /** A segmenter architecture: random (smp's init) with --num-classes, or a weight file in smp's (= canonical) names. */
