@@ -5,7 +5,7 @@
  * with sharp's bilinear kernel; it is not meant to match torchvision's pixels, only its distribution of crops.
  */
 import { seededRandom, InvalidSpecError } from '@effnet/core';
-import type { RgbImage } from '../images/decode.js';
+import { loadSharp, type RgbImage } from '../images/decode.js';
 
 export type { RgbImage };
 
@@ -104,7 +104,7 @@ export async function resizedCrop(image: RgbImage, box: CropBox, size: number): 
   if (!(top >= 0 && left >= 0 && width >= 1 && height >= 1 && top + height <= image.height && left + width <= image.width)) {
     throw new InvalidSpecError('crop box', box, `a box inside the ${image.width}x${image.height} image`);
   }
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   const input = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
   const { data, info } = await sharp(input, { raw: { width: image.width, height: image.height, channels: 3 } })
     .extract({ left, top, width, height })

@@ -16,6 +16,7 @@ import {
   type ShapeClass,
   type ShapeParams,
 } from './shapes.js';
+import { loadSharp } from '../images/decode.js';
 
 export interface SceneParams {
   background: SceneBackground;
@@ -151,7 +152,7 @@ export async function generateSceneDataset(dir: string, options: SceneDatasetOpt
   const { count, seed = 0, ...sceneOptions } = options;
   if (!Number.isInteger(count) || count < 1) throw new InvalidSpecError('count', count, 'a positive integer number of scenes');
   sceneParams(seed, 0, sceneOptions); // checks the options before anything is written
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   const digits = String(count - 1).length;
   const categories = SHAPE_CLASSES.map((name, i) => ({ id: i + 1, name, supercategory: 'shape' }));
   const images: { id: number; file_name: string; width: number; height: number }[] = [];

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { deriveSeed, forEachConcurrent, InvalidSpecError, seededRandom, writeFileAtomic } from '@effnet/core';
-import type { RgbImage } from '../images/decode.js';
+import { loadSharp, type RgbImage } from '../images/decode.js';
 import { encodeIndexPng, type IndexMask } from '../segmentation/index-png.js';
 import { SCENE_CLASSES } from './scenes.js';
 import { renderLayers, SHAPE_CLASSES, type ShapeParams, shapeParams } from './shapes.js';
@@ -77,7 +77,7 @@ export interface ShapeSceneDataset {
 export async function generateShapeSceneDataset(dir: string, o: ShapeSceneOptions & { count: number; seed?: number }): Promise<ShapeSceneDataset> {
   if (!Number.isInteger(o.count) || o.count < 1) throw new InvalidSpecError('count', o.count, 'a positive integer number of scenes');
   const seed = o.seed ?? 0;
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   const digits = String(o.count - 1).length;
   await writeFileAtomic(join(dir, 'classes.txt'), new TextEncoder().encode(`${SCENE_CLASSES.join('\n')}\n`), { mkdir: true });
   await forEachConcurrent(o.count, 4, async (n) => {

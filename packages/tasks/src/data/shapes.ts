@@ -7,6 +7,7 @@
  */
 import { deriveSeed, forEachConcurrent, InvalidSpecError, type Rgb, seededNormal, seededRandom, writeFileAtomic } from '@effnet/core';
 import { join } from 'node:path';
+import { loadSharp } from '../images/decode.js';
 
 
 /** Sorted, so a label here is the label torchvision's ImageFolder gives the written dataset's class directory. */
@@ -402,7 +403,7 @@ export async function generateShapeDataset(dir: string, options: ShapeDatasetOpt
   if (format !== 'png' && format !== 'jpeg') {
     throw new InvalidSpecError('format', format, "'png' or 'jpeg'");
   }
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   const k = SHAPE_CLASSES.length;
   const digits = String(perClass - 1).length;
   const ext = format === 'png' ? 'png' : 'jpg';

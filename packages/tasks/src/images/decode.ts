@@ -1,6 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { ImageDecodeError, type ImageFormat } from './errors.js';
+
+let sharpModule: Promise<typeof Sharp> | undefined;
+/**
+ * libvips, loaded on first use: loading it costs about 0.15 s, which importing this package should not charge to
+ * code that never decodes an image (and which a caller can overlap with other start-up work by calling this early).
+ */
+export function loadSharp(): Promise<typeof Sharp> {
+  return (sharpModule ??= import('sharp').then((m) => m.default));
+}
 
 /** 8-bit RGB pixels, row-major, interleaved (HWC): `data[(y * width + x) * 3 + c]`. */
 export interface RgbImage {
@@ -70,7 +79,7 @@ export async function decodeImage(source: string | Uint8Array, name?: string): P
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     // failOn 'truncated' rejects cut-off files, as PIL does by default, but tolerates decoder warnings as PIL does.
-    const { data, info } = await sharp(input, { failOn: 'truncated', ignoreIcc: true, autoOrient: false })
+    const { data, info } = await (await loadSharp())(input, { failOn: 'truncated', ignoreIcc: true, autoOrient: false })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -109,11 +118,11 @@ export async function decodeResized(source: string | Uint8Array, name: string | 
   if (!sniffImageFormat(bytes)) return undefined;
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
-    const meta = await sharp(input, { failOn: 'truncated', ignoreIcc: true, autoOrient: false }).metadata();
+    const meta = await (await loadSharp())(input, { failOn: 'truncated', ignoreIcc: true, autoOrient: false }).metadata();
     if (!meta.width || !meta.height) return undefined;
     const g = geometry(meta.width, meta.height);
     if (!g) return undefined;
-    const { data, info } = await sharp(input, { failOn: 'truncated', ignoreIcc: true, autoOrient: false })
+    const { data, info } = await (await loadSharp())(input, { failOn: 'truncated', ignoreIcc: true, autoOrient: false })
       .removeAlpha()
       .toColourspace('srgb')
       .resize(g.width, g.height, { fit: 'fill', kernel: g.kernel, fastShrinkOnLoad: false })
@@ -148,7 +157,7 @@ function toRgb(data: Uint8Array, width: number, height: number, channels: number
 /** Says what the bytes are instead, when the decoder recognises another format. */
 async function otherFormat(bytes: Uint8Array): Promise<string> {
   try {
-    const { format } = await sharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).metadata();
+    const { format } = await (await loadSharp())(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).metadata();
     if (format) return `it is a ${format.toUpperCase()} file, not JPEG, PNG or WebP`;
   } catch {
     // not an image format the decoder knows either

@@ -6,6 +6,7 @@
  */
 import { EffnetError, type Rgb, writeFileAtomic } from '@effnet/core';
 import { CHAR_WIDTH, escapeXml, fit, FONT_FAMILY, hex, textWidth } from './svg.js';
+import { loadSharp } from '../images/decode.js';
 
 
 /** A picture that cannot be drawn from the given input. Names the argument and what would fix it. */
@@ -49,7 +50,7 @@ let textCheck: Promise<boolean> | undefined;
 export function svgTextRenders(): Promise<boolean> {
   textCheck ??= (async () => {
     try {
-      const { default: sharp } = await import('sharp');
+      const sharp = await loadSharp();
       const svg =
         '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="24"><rect width="64" height="24" fill="#fff"/>' +
         `<text x="2" y="18" font-family="${FONT_FAMILY}" font-size="16" fill="#000">Ag8</text></svg>`;
@@ -65,7 +66,7 @@ export function svgTextRenders(): Promise<boolean> {
 
 /** SVG text to PNG bytes (sharp, with librsvg). */
 export async function rasterise(svg: string): Promise<Buffer> {
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   return sharp(Buffer.from(svg), { density: 72 }).flatten({ background: '#ffffff' }).png().toBuffer();
 }
 
@@ -307,7 +308,7 @@ export async function contactSheetPng(images: readonly SheetImage[], file: strin
   if (images.length === 0) throw new RenderError('images', 'is empty; pass at least one image');
   const text = options.text ?? (await svgTextRenders());
   const L = contactSheetLayout(images.length, { ...options, text });
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   const composites: { input: Buffer; left: number; top: number; raw?: { width: number; height: number; channels: 3 } }[] = [];
   const svg: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" font-family="${FONT_FAMILY}">`,

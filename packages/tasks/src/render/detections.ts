@@ -4,7 +4,7 @@
  * pixels by sharp; the image keeps its size.
  */
 import { writeFileAtomic } from '@effnet/core';
-import type { RgbImage } from '../images/decode.js';
+import { loadSharp, type RgbImage } from '../images/decode.js';
 import { type RenderedPng, RenderError, svgTextRenders } from './charts.js';
 import { escapeXml, FONT_FAMILY, hex, TAB10, textWidth } from './svg.js';
 
@@ -75,7 +75,7 @@ export async function detectionsPng(image: RgbImage, boxes: readonly DrawnBox[],
   if (options.lineWidth !== undefined && !(options.lineWidth > 0 && Number.isFinite(options.lineWidth))) throw new RenderError('lineWidth', `${options.lineWidth} is not a positive number of pixels`);
   const text = options.text ?? (await svgTextRenders());
   const svg = detectionsSvg(width, height, boxes, { ...options, text });
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   const png = await sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels: 3 } })
     .composite([{ input: Buffer.from(svg), left: 0, top: 0 }])
     .png()

@@ -1,7 +1,6 @@
 /** Segmentation pictures: an image with its index mask laid over it in the classes' colours. */
 import { writeFileAtomic } from '@effnet/core';
-import sharp from 'sharp';
-import type { RgbImage } from '../images/decode.js';
+import { loadSharp, type RgbImage } from '../images/decode.js';
 import { classColor, IGNORE_INDEX } from '../segmentation/index-png.js';
 
 /**
@@ -28,6 +27,6 @@ export function overlayMask(image: RgbImage, mask: Uint8Array, o: { alpha?: numb
 /** Writes the overlay of `mask` on `image` as a PNG (atomically). */
 export async function overlayPng(image: RgbImage, mask: Uint8Array, file: string, o: { alpha?: number } = {}): Promise<void> {
   const over = overlayMask(image, mask, o);
-  const png = await sharp(Buffer.from(over.data.buffer, over.data.byteOffset, over.data.byteLength), { raw: { width: over.width, height: over.height, channels: 3 } }).png().toBuffer();
+  const png = await (await loadSharp())(Buffer.from(over.data.buffer, over.data.byteOffset, over.data.byteLength), { raw: { width: over.width, height: over.height, channels: 3 } }).png().toBuffer();
   await writeFileAtomic(file, png, { mkdir: true });
 }
