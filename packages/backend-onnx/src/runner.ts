@@ -1,4 +1,4 @@
-import { type Backend, EffnetError, checkGraphInput, type Graph, type LoadOptions, type OnnxModelBytes, type Runner, type Tensor, type TensorMap, type TrainingBackend, registerBackend } from '@effnet/core';
+import { type Backend, EffnetError, checkGraphInput, readFileBytes, type Graph, type LoadOptions, type OnnxModelBytes, type Runner, type Tensor, type TensorMap, type TrainingBackend, registerBackend } from '@effnet/core';
 import type * as Ort from 'onnxruntime-node';
 import { compileToOnnx } from './compile.js';
 import { type CompiledCacheEntry, CompiledModelCache, compiledCacheKey, onnxFileCacheKey, optimizedModelName } from './model-cache.js';
@@ -12,14 +12,10 @@ export class OnnxRunner implements Runner {
     private readonly graph: Graph,
     readonly device: string,
     readonly notes: readonly string[],
-    readonly model: Uint8Array,
     private readonly allowNonFinite = false,
+    /** Bytes the session reads in place (a cached .ort model): they must live as long as it does. */
+    private readonly sessionBytes?: Uint8Array,
   ) {}
-
-  /** The ONNX model bytes this runner executes. */
-  get onnx(): Uint8Array {
-    return this.model;
-  }
 
   async run(input: Tensor): Promise<Record<string, Tensor>> {
     const x = checkGraphInput(this.graph, input, { allowNonFinite: this.allowNonFinite });
@@ -36,6 +32,7 @@ export class OnnxRunner implements Runner {
 
   async dispose(): Promise<void> {
     await this.session.release();
+    void this.sessionBytes;
   }
 }
 
@@ -48,17 +45,19 @@ export class OnnxBackend implements Backend, TrainingBackend {
     if (cache) return loadCached(cache, graph, weights, options);
     const compiled = compileToOnnx(graph, weights, options);
     const { session, device, notes } = await openSession(compiled.model, options, compiled.externalData);
-    return new OnnxRunner(session, graph, device, notes, compiled.model, options.allowNonFinite);
+    return new OnnxRunner(session, graph, device, notes, options.allowNonFinite);
   }
 
   /** An ONNX model compiled before (an exported .onnx file); `graph` is its network, for input checks and output names. */
   async loadOnnx(model: OnnxModelBytes, graph: Graph, options: LoadOptions = {}): Promise<OnnxRunner> {
     const o = options as OnnxLoadOptions;
+    if (!model.bytes && !model.path) throw new EffnetError('loadOnnx: give the model as bytes or as a path');
     const cache = model.externalData ? undefined : compiledCacheFor(o);
     const { env } = await ort();
-    const { session, device, notes } = cache
-      ? await openOptimized(cache, cache.entry(onnxFileCacheKey(model.bytes, `onnxruntime ${env.versions?.common ?? 'unknown'}`)), model.bytes, o, [])
-      : await openSession(model.bytes, o, model.externalData);
+    const bytes = async () => model.bytes ?? (await readFileBytes(model.path!));
+    const { session, device, notes, sessionBytes }: Opened = cache
+      ? await openOptimized(cache, cache.entry(await onnxFileCacheKey(model, `onnxruntime ${env.versions?.common ?? 'unknown'}`)), bytes, o, [])
+      : await openSession(await bytes(), o, model.externalData);
     const missing = graph.outputs.filter((o) => !session.outputNames.includes(o));
     if (missing.length || session.inputNames[0] !== graph.inputs[0]!.name) {
       await session.release();
@@ -66,7 +65,7 @@ export class OnnxBackend implements Backend, TrainingBackend {
         `${model.path ?? 'the ONNX model'}: its input and outputs (${session.inputNames.join(', ')} -> ${session.outputNames.join(', ')}) are not those of the network its metadata describes (${graph.inputs[0]!.name} -> ${graph.outputs.join(', ')}); export it again with effnet export`,
       );
     }
-    return new OnnxRunner(session, graph, device, notes, model.bytes, options.allowNonFinite);
+    return new OnnxRunner(session, graph, device, notes, options.allowNonFinite, sessionBytes);
   }
 
   /** Trains on ONNX Runtime: the graph differentiated into one training graph per batch shape (see OnnxTrainSession). */
@@ -109,33 +108,45 @@ async function loadCached(cache: CompiledModelCache, graph: Graph, weights: Tens
     if (compiled.externalData) {
       // Models over 2 GB keep their weights outside the protobuf: not cached.
       const { session, device, notes: n } = await openSession(compiled.model, options, compiled.externalData);
-      return new OnnxRunner(session, graph, device, n, compiled.model, options.allowNonFinite);
+      return new OnnxRunner(session, graph, device, n, options.allowNonFinite);
     }
     model = compiled.model;
     if (await safely('write the compiled model', () => cache.write(entry, 'model.onnx', compiled.model).then(() => true))) notes.push(`compiled and cached (${entry.dir})`);
   }
-  const { session, device, notes: n } = await openOptimized(cache, entry, model, options, notes);
-  return new OnnxRunner(session, graph, device, n, model, options.allowNonFinite);
+  const compiledModel = model;
+  const { session, device, notes: n, sessionBytes } = await openOptimized(cache, entry, async () => compiledModel, options, notes);
+  return new OnnxRunner(session, graph, device, n, options.allowNonFinite, sessionBytes);
 }
+
+/** An open session, and the bytes it reads in place (which must outlive it) when it was opened from the cache. */
+type Opened = Awaited<ReturnType<typeof openSession>> & { sessionBytes?: Uint8Array };
 
 /**
  * A session for a compiled model through the cache: on the CPU provider, ONNX Runtime's optimized model is read back
- * and opened with graph optimizations off, or optimized once and stored; other providers optimize as usual.
+ * (in its own .ort format, which the session then reads in place, with graph optimizations off) or optimized once and
+ * stored; other providers optimize as usual. `model` is read only when the optimized model is not in the cache.
  */
-async function openOptimized(cache: CompiledModelCache, entry: CompiledCacheEntry, model: Uint8Array, options: OnnxLoadOptions, notes: string[]): ReturnType<typeof openSession> {
+async function openOptimized(
+  cache: CompiledModelCache,
+  entry: CompiledCacheEntry,
+  model: () => Promise<Uint8Array>,
+  options: OnnxLoadOptions,
+  notes: string[],
+): Promise<Opened> {
   const safely = cacheAttempt(cache, notes);
   if ((options.device ?? 'cpu') !== 'cpu') {
-    const s = await openSession(model, options);
+    const s = await openSession(await model(), options);
     return { ...s, notes: [...notes, ...s.notes] };
   }
   const optName = optimizedModelName('cpu');
   const optimized = await safely('read the optimized model', () => cache.read(entry, optName));
   if (optimized) {
-    const s = await openSession(optimized, options, undefined, { graphOptimizationLevel: 'disabled' });
-    return { ...s, notes: [...notes, 'ONNX Runtime optimized model from the cache', ...s.notes] };
+    const s = await openSession(optimized, options, undefined, { graphOptimizationLevel: 'disabled', extra: { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } } });
+    return { ...s, notes: [...notes, 'ONNX Runtime optimized model from the cache', ...s.notes], sessionBytes: optimized };
   }
+  const bytes = await model();
   const tmp = await safely('write the optimized model', () => cache.tempPath(entry, optName));
-  const s = await openSession(model, options, undefined, tmp ? { optimizedModelFilePath: tmp } : {});
+  const s = await openSession(bytes, options, undefined, tmp ? { optimizedModelFilePath: tmp, extra: { session: { save_model_format: 'ORT' } } } : {});
   if (tmp) await safely('write the optimized model', () => cache.adopt(entry, tmp, optName));
   return { ...s, notes: [...notes, ...s.notes] };
 }

@@ -28,7 +28,7 @@ describe('the compiled-model cache', () => {
     const [key] = readdirSync(join(cache, 'compiled'));
     const dir = join(cache, 'compiled', key!);
     const files = readdirSync(dir).sort();
-    expect(files).toEqual(['meta.json', 'model.onnx', expect.stringMatching(/^optimized-cpu-[0-9a-f]{12}\.onnx$/)]);
+    expect(files).toEqual(['meta.json', 'model.onnx', expect.stringMatching(/^optimized-cpu-[0-9a-f]{12}\.ort$/)]);
     const second = await logits(cache);
     expect(second.notes.join('; ')).toMatch(/compiled model from the cache.*optimized model from the cache/);
     expect(second.data).toEqual(first.data);
@@ -41,8 +41,16 @@ describe('the compiled-model cache', () => {
     const third = await logits(cache);
     expect(third.notes.join('; ')).toMatch(/compiled and cached/);
     expect(third.data).toEqual(first.data);
-    // A truncated optimized model, then an unreadable meta.json: the same.
+    // A flipped byte in the optimized model (which the session would read in place): the same.
     const opt = files[2]!;
+    expect((await logits(cache)).notes.join('; ')).toMatch(/optimized model from the cache/);
+    const ortBytes = readFileSync(join(dir, opt));
+    ortBytes[ortBytes.length >> 1] = ortBytes[ortBytes.length >> 1]! ^ 0x01;
+    writeFileSync(join(dir, opt), ortBytes);
+    const flipped = await logits(cache);
+    expect(flipped.notes.join('; ')).not.toMatch(/optimized model from the cache/);
+    expect(flipped.data).toEqual(first.data);
+    // A truncated optimized model, then an unreadable meta.json: the same.
     writeFileSync(join(dir, opt), readFileSync(join(dir, opt)).subarray(0, 100));
     const fourth = await logits(cache);
     expect(fourth.notes.join('; ')).toMatch(/compiled model from the cache/);
@@ -68,6 +76,35 @@ describe('the compiled-model cache', () => {
     };
     const a = await load();
     expect(a.notes).not.toMatch(/from the cache/);
+    const b = await load();
+    expect(b.notes).toMatch(/optimized model from the cache/);
+    expect(b.data).toEqual(a.data);
+  });
+
+  it('an ONNX file given by path is read only when its optimized model is not cached', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'effnet-compiled-'));
+    const file = join(cache, 'm.onnx');
+    const bytes = compileToOnnx(graph, weights).model;
+    writeFileSync(file, bytes);
+    const load = async () => {
+      const r = await new OnnxBackend().loadOnnx({ path: file }, graph, { device: 'cpu', compiledCache: cache } as never);
+      try {
+        return { data: (await r.run(x)).logits!.data, notes: r.notes.join('; ') };
+      } finally {
+        await r.dispose();
+      }
+    };
+    const a = await load();
+    expect(a.notes).not.toMatch(/from the cache/);
+    const fromBytes = await new OnnxBackend().loadOnnx({ bytes }, graph, { device: 'cpu', compiledCache: false } as never);
+    expect((await fromBytes.run(x)).logits!.data).toEqual(a.data);
+    await fromBytes.dispose();
+    // The cache keys a file by its length and both ends; with the middle of the file zeroed, a second load still gives
+    // the first answer: it came from the cached optimized model, not from reading the file again.
+    expect(bytes.length).toBeGreaterThan(4 << 16);
+    const damaged = Uint8Array.from(bytes);
+    damaged.fill(0, 1 << 16, bytes.length - (1 << 16));
+    writeFileSync(file, damaged);
     const b = await load();
     expect(b.notes).toMatch(/optimized model from the cache/);
     expect(b.data).toEqual(a.data);

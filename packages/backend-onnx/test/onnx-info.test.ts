@@ -1,4 +1,7 @@
-import { parseOnnxInfo } from '@effnet/core';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseOnnxInfo, readOnnxFileInfo } from '@effnet/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DataType, encodeModel } from '../src/onnx-proto.js';
@@ -39,6 +42,42 @@ describe("core's ONNX metadata reader", () => {
       ),
       { numRuns: 100 },
     );
+  });
+
+  it('reading a file a page at a time gives what parsing all its bytes gives, for models of any size', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'effnet-onnx-info-'));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(name, fc.string({ maxLength: 5000 }), { maxKeys: 4 }),
+        fc.array(fc.integer({ min: 0, max: 6000 }), { maxLength: 6 }),
+        async (metadata, sizes) => {
+          const bytes = encodeModel({
+            irVersion: 8,
+            opset: 17,
+            producerName: 'effnet',
+            producerVersion: '0.1.0',
+            docString: '',
+            graphName: 'g',
+            nodes: [{ opType: 'Identity', name: 'n', inputs: ['x'], outputs: ['y'] }],
+            // Initializers of 0-24 KB put the headers the reader needs on every side of its 4 KB page boundaries.
+            initializers: sizes.map((n, i) => ({ name: `w${i}`, dataType: DataType.FLOAT, dims: [n], raw: new Uint8Array(4 * n).fill(i + 1) })),
+            inputs: [{ name: 'x', elemType: DataType.FLOAT, shape: [1, 3] }, ...sizes.map((n, i) => ({ name: `w${i}`, elemType: DataType.FLOAT, shape: [n] }))],
+            outputs: [{ name: 'y', elemType: DataType.FLOAT, shape: [1, 3] }],
+            metadata,
+          });
+          const file = join(dir, 'm.onnx');
+          writeFileSync(file, bytes);
+          const { size, info } = await readOnnxFileInfo(file);
+          expect(size).toBe(bytes.length);
+          expect(info).toEqual(parseOnnxInfo(bytes));
+          expect(info.inputs.map((i) => i.name)).toEqual(['x']);
+        },
+      ),
+      { numRuns: 40 },
+    );
+    writeFileSync(join(dir, 'cut.onnx'), encodeModel({ irVersion: 8, opset: 17, producerName: 'p', producerVersion: '', docString: '', graphName: 'g', nodes: [], initializers: [], inputs: [], outputs: [], metadata: { k: 'v'.repeat(9000) } }).subarray(0, 5000));
+    await expect(readOnnxFileInfo(join(dir, 'cut.onnx'))).rejects.toThrow(/cut\.onnx: not an ONNX model/);
+    await expect(readOnnxFileInfo(join(dir, 'missing.onnx'))).rejects.toThrow(/missing\.onnx: cannot read the file/);
   });
 
   it('a metadata key named like an Object property is data', () => {

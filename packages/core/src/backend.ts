@@ -35,8 +35,9 @@ export interface Backend {
 
 /** An ONNX model's bytes, and its external data file when its weights live outside it. */
 export interface OnnxModelBytes {
-  bytes: Uint8Array;
-  /** Where the model came from (named in errors). */
+  /** The model's bytes; without them, `path` is read when they are needed (a cached optimized model may not need them). */
+  bytes?: Uint8Array;
+  /** Where the model came from (named in errors; read when `bytes` are not given). */
   path?: string;
   externalData?: { location: string; bytes: Uint8Array };
 }

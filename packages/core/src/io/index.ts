@@ -21,5 +21,5 @@ export {
   type WeightFileFormat,
   type WeightFileOptions,
 } from './weight-file.js';
-export { type OnnxFileInfo, type OnnxValueShape, parseOnnxInfo, readOnnxFile } from './onnx-metadata.js';
+export { type OnnxFileInfo, type OnnxValueShape, parseOnnxInfo, readOnnxFileInfo } from './onnx-metadata.js';
 export { resolveCacheDir } from './cache-dir.js';

@@ -24,10 +24,58 @@ export interface OnnxValueShape {
   dims: (number | string | null)[];
 }
 
+/**
+ * Bytes the reader can address: a Uint8Array, or a file read a page at a time (readOnnxFileInfo), so that the fields it
+ * skips (weights: almost all of a model) are never read from disk.
+ */
+interface ByteSource {
+  readonly length: number;
+  at(i: number): number;
+  slice(start: number, end: number): Uint8Array;
+}
+
+const arraySource = (b: Uint8Array): ByteSource => ({ length: b.length, at: (i) => b[i]!, slice: (s, e) => b.subarray(s, e) });
+
+const PAGE = 4096;
+
+/** A file's bytes, read on demand in 4 KB pages (kept: headers are visited once each, in order). */
+function fileSource(fd: number, length: number, readSync: (fd: number, b: Uint8Array, off: number, len: number, pos: number) => number): ByteSource {
+  const pages = new Map<number, Uint8Array>();
+  const page = (n: number) => {
+    let p = pages.get(n);
+    if (!p) {
+      p = new Uint8Array(Math.min(PAGE, length - n * PAGE));
+      for (let got = 0; got < p.length; ) {
+        const r = readSync(fd, p, got, p.length - got, n * PAGE + got);
+        if (r <= 0) throw new Error('the file ended early (was it changed while being read?)');
+        got += r;
+      }
+      pages.set(n, p);
+    }
+    return p;
+  };
+  return {
+    length,
+    at: (i) => page(Math.floor(i / PAGE))[i % PAGE]!,
+    slice(s, e) {
+      const out = new Uint8Array(e - s);
+      for (let i = s; i < e; ) {
+        const n = Math.floor(i / PAGE);
+        const p = page(n);
+        const from = i - n * PAGE;
+        const take = Math.min(p.length - from, e - i);
+        out.set(p.subarray(from, from + take), i - s);
+        i += take;
+      }
+      return out;
+    },
+  };
+}
+
 class Reader {
   pos = 0;
   constructor(
-    readonly b: Uint8Array,
+    readonly b: ByteSource,
     readonly end = b.length,
   ) {}
 
@@ -36,7 +84,7 @@ class Reader {
     let shift = 0n;
     for (;;) {
       if (this.pos >= this.end) throw new Error('truncated varint');
-      const c = this.b[this.pos++]!;
+      const c = this.b.at(this.pos++);
       x |= BigInt(c & 0x7f) << shift;
       if (c < 0x80) return x;
       shift += 7n;
@@ -75,16 +123,16 @@ class Reader {
 }
 
 const text = new TextDecoder('utf-8', { fatal: false });
-const str = (b: Uint8Array, s: number, e: number) => text.decode(b.subarray(s, e));
+const str = (b: ByteSource, s: number, e: number) => text.decode(b.slice(s, e));
 
-function fields(b: Uint8Array, start: number, end: number, visit: (f: NonNullable<ReturnType<Reader['next']>>) => void): void {
+function fields(b: ByteSource, start: number, end: number, visit: (f: NonNullable<ReturnType<Reader['next']>>) => void): void {
   const r = new Reader(b, end);
   r.pos = start;
   for (let f = r.next(); f; f = r.next()) visit(f);
 }
 
 /** StringStringEntryProto: key 1, value 2. */
-function entry(b: Uint8Array, s: number, e: number): [string, string] {
+function entry(b: ByteSource, s: number, e: number): [string, string] {
   let key = '';
   let value = '';
   fields(b, s, e, (f) => {
@@ -95,7 +143,7 @@ function entry(b: Uint8Array, s: number, e: number): [string, string] {
 }
 
 /** ValueInfoProto: name 1, type 2 -> TypeProto tensor_type 1 -> elem_type 1, shape 2 -> dim 1 -> dim_value 1 | dim_param 2. */
-function valueInfo(b: Uint8Array, s: number, e: number): OnnxValueShape {
+function valueInfo(b: ByteSource, s: number, e: number): OnnxValueShape {
   const v: OnnxValueShape = { name: '', dims: [] };
   fields(b, s, e, (f) => {
     if (f.field === 1 && f.wire === 2) v.name = str(b, f.start, f.stop);
@@ -121,7 +169,11 @@ function valueInfo(b: Uint8Array, s: number, e: number): OnnxValueShape {
 }
 
 /** Parses the parts of an ONNX ModelProto described by OnnxFileInfo; `file` names it in errors. */
-export function parseOnnxInfo(bytes: Uint8Array, file = 'the ONNX model'): OnnxFileInfo {
+export function parseOnnxInfo(model: Uint8Array, file = 'the ONNX model'): OnnxFileInfo {
+  return parseInfo(arraySource(model), file);
+}
+
+function parseInfo(bytes: ByteSource, file: string): OnnxFileInfo {
   const info: OnnxFileInfo = { producerName: '', producerVersion: '', metadata: {}, inputs: [], outputs: [] };
   let sawGraph = false;
   try {
@@ -163,9 +215,22 @@ export function parseOnnxInfo(bytes: Uint8Array, file = 'the ONNX model'): OnnxF
   return info;
 }
 
-/** Reads an ONNX file's bytes and what it says about itself. */
-export async function readOnnxFile(path: string): Promise<{ bytes: Uint8Array; info: OnnxFileInfo }> {
-  const { readFileBytes } = await import('./files.js');
-  const bytes = await readFileBytes(path);
-  return { bytes, info: parseOnnxInfo(bytes, path) };
+/**
+ * What an ONNX file says about itself, reading only the bytes that say it (a few pages of headers, not the weights):
+ * a 21 MB model costs a few hundred KB of reads. `size` is the file's length.
+ */
+export async function readOnnxFileInfo(path: string): Promise<{ size: number; info: OnnxFileInfo }> {
+  const { openSync, fstatSync, readSync, closeSync } = await import('node:fs');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new TensorFileError(path, `cannot read the file: ${(e as Error)?.message ?? String(e)}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    return { size, info: parseInfo(fileSource(fd, size, readSync), path) };
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { EffnetError, type Graph, type OnnxFileInfo, type OnnxModelBytes, readOnnxFile } from '@effnet/core';
+import { EffnetError, type Graph, type OnnxFileInfo, type OnnxModelBytes, readOnnxFileInfo } from '@effnet/core';
 import { CARD_METADATA_KEY, cardGraph, checkCard, type ModelCard } from '../classification/model-card.js';
 
 /** The metadata_props keys an effnet export writes (the card is what loading needs; the rest are for people and tools). */
@@ -46,10 +46,11 @@ export interface LoadedOnnxModel {
 
 /**
  * An effnet-exported .onnx: its card, the network it was compiled from (at its input size, for input checks and
- * output names) and its bytes (with its external data file when it has one).
+ * output names) and where it is (with its external data file when it has one). Only the file's headers are read here:
+ * the runner reads the rest if it needs it (not when ONNX Runtime's optimized form of it is cached).
  */
 export async function loadOnnxModel(path: string, o: { inputResolution?: number | [number, number] | null } = {}): Promise<LoadedOnnxModel> {
-  const { bytes, info } = await readOnnxFile(path);
+  const { info } = await readOnnxFileInfo(path);
   const md = info.metadata;
   const text = md[ONNX_METADATA_KEYS.card];
   if (text === undefined) {
@@ -89,5 +90,5 @@ export async function loadOnnxModel(path: string, o: { inputResolution?: number 
     });
     externalData = { location, bytes: data };
   }
-  return { card, graph, onnx: { bytes, path, ...(externalData ? { externalData } : {}) }, info, precision: md[ONNX_METADATA_KEYS.precision] ?? (md['effnet.fp16'] === 'true' ? 'fp16' : 'fp32') };
+  return { card, graph, onnx: { path, ...(externalData ? { externalData } : {}) }, info, precision: md[ONNX_METADATA_KEYS.precision] ?? (md['effnet.fp16'] === 'true' ? 'fp16' : 'fp32') };
 }
