@@ -55,9 +55,13 @@ export class OnnxBackend implements Backend, TrainingBackend {
     const cache = model.externalData ? undefined : compiledCacheFor(o);
     const { env } = await ort();
     const bytes = async () => model.bytes ?? (await readFileBytes(model.path!));
-    const { session, device, notes, sessionBytes }: Opened = cache
-      ? await openOptimized(cache, cache.entry(await onnxFileCacheKey(model, `onnxruntime ${env.versions?.common ?? 'unknown'}`)), bytes, o, [])
-      : await openSession(await bytes(), o, model.externalData);
+    let opened: Opened;
+    if (cache) {
+      const entry = cache.entry(await onnxFileCacheKey(model, `onnxruntime ${env.versions?.common ?? 'unknown'}`));
+      const cacheNotes: string[] = [];
+      opened = (await openCachedOptimized(cache, entry, o, cacheNotes)) ?? (await optimizeAndStore(cache, entry, await bytes(), o, cacheNotes));
+    } else opened = await openSession(await bytes(), o, model.externalData);
+    const { session, device, notes, sessionBytes } = opened;
     const missing = graph.outputs.filter((o) => !session.outputNames.includes(o));
     if (missing.length || session.inputNames[0] !== graph.inputs[0]!.name) {
       await session.release();
@@ -91,15 +95,18 @@ function cacheAttempt(cache: CompiledModelCache, notes: string[]) {
 }
 
 /**
- * Loads through the cache: the compiled model is read back (or compiled and stored), and on the CPU provider ONNX
- * Runtime's optimized model too (or optimized once and stored), which then opens with graph optimizations off. A cache
- * that cannot be written is noted and the model runs anyway.
+ * Loads through the cache. On the CPU provider, ONNX Runtime's optimized model is looked for first: with it, nothing
+ * is compiled or read but that file. Otherwise the compiled model is read back (or compiled and stored) and, on the
+ * CPU provider, optimized once and stored. A cache that cannot be written is noted and the model runs anyway.
  */
 async function loadCached(cache: CompiledModelCache, graph: Graph, weights: TensorMap, options: OnnxLoadOptions): Promise<OnnxRunner> {
   const { env } = await ort();
   const { device: _d, threads: _t, compiledCache: _c, ...compileOptions } = options;
   const entry = cache.entry(compiledCacheKey(graph, weights, compileOptions, `onnxruntime ${env.versions?.common ?? 'unknown'}`));
   const notes: string[] = [];
+  const runner = (o: Opened) => new OnnxRunner(o.session, graph, o.device, o.notes, options.allowNonFinite, o.sessionBytes);
+  const hit = await openCachedOptimized(cache, entry, options, notes);
+  if (hit) return runner(hit);
   const safely = cacheAttempt(cache, notes);
   let model = await safely('read the compiled model', () => cache.read(entry, 'model.onnx'));
   if (model) notes.push(`compiled model from the cache (${entry.dir})`);
@@ -107,46 +114,39 @@ async function loadCached(cache: CompiledModelCache, graph: Graph, weights: Tens
     const compiled = compileToOnnx(graph, weights, options);
     if (compiled.externalData) {
       // Models over 2 GB keep their weights outside the protobuf: not cached.
-      const { session, device, notes: n } = await openSession(compiled.model, options, compiled.externalData);
-      return new OnnxRunner(session, graph, device, n, options.allowNonFinite);
+      return runner(await openSession(compiled.model, options, compiled.externalData));
     }
     model = compiled.model;
     if (await safely('write the compiled model', () => cache.write(entry, 'model.onnx', compiled.model).then(() => true))) notes.push(`compiled and cached (${entry.dir})`);
   }
-  const compiledModel = model;
-  const { session, device, notes: n, sessionBytes } = await openOptimized(cache, entry, async () => compiledModel, options, notes);
-  return new OnnxRunner(session, graph, device, n, options.allowNonFinite, sessionBytes);
+  return runner(await optimizeAndStore(cache, entry, model, options, notes));
 }
 
 /** An open session, and the bytes it reads in place (which must outlive it) when it was opened from the cache. */
 type Opened = Awaited<ReturnType<typeof openSession>> & { sessionBytes?: Uint8Array };
 
 /**
- * A session for a compiled model through the cache: on the CPU provider, ONNX Runtime's optimized model is read back
- * (in its own .ort format, which the session then reads in place, with graph optimizations off) or optimized once and
- * stored; other providers optimize as usual. `model` is read only when the optimized model is not in the cache.
+ * On the CPU provider, a session on ONNX Runtime's optimized model from the cache, if it is there: kept in ORT's own
+ * .ort format, which the session reads in place (no parse, no copy of the weights), with graph optimizations off.
  */
-async function openOptimized(
-  cache: CompiledModelCache,
-  entry: CompiledCacheEntry,
-  model: () => Promise<Uint8Array>,
-  options: OnnxLoadOptions,
-  notes: string[],
-): Promise<Opened> {
-  const safely = cacheAttempt(cache, notes);
+async function openCachedOptimized(cache: CompiledModelCache, entry: CompiledCacheEntry, options: OnnxLoadOptions, notes: string[]): Promise<Opened | undefined> {
+  if ((options.device ?? 'cpu') !== 'cpu') return undefined;
+  const optimized = await cacheAttempt(cache, notes)('read the optimized model', () => cache.read(entry, optimizedModelName('cpu')));
+  if (!optimized) return undefined;
+  const s = await openSession(optimized, options, undefined, { graphOptimizationLevel: 'disabled', extra: { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } } });
+  return { ...s, notes: [...notes, 'ONNX Runtime optimized model from the cache', ...s.notes], sessionBytes: optimized };
+}
+
+/** A session on a compiled model; on the CPU provider, ONNX Runtime's optimized model is stored in the cache (as .ort). */
+async function optimizeAndStore(cache: CompiledModelCache, entry: CompiledCacheEntry, model: Uint8Array, options: OnnxLoadOptions, notes: string[]): Promise<Opened> {
   if ((options.device ?? 'cpu') !== 'cpu') {
-    const s = await openSession(await model(), options);
+    const s = await openSession(model, options);
     return { ...s, notes: [...notes, ...s.notes] };
   }
+  const safely = cacheAttempt(cache, notes);
   const optName = optimizedModelName('cpu');
-  const optimized = await safely('read the optimized model', () => cache.read(entry, optName));
-  if (optimized) {
-    const s = await openSession(optimized, options, undefined, { graphOptimizationLevel: 'disabled', extra: { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } } });
-    return { ...s, notes: [...notes, 'ONNX Runtime optimized model from the cache', ...s.notes], sessionBytes: optimized };
-  }
-  const bytes = await model();
   const tmp = await safely('write the optimized model', () => cache.tempPath(entry, optName));
-  const s = await openSession(bytes, options, undefined, tmp ? { optimizedModelFilePath: tmp, extra: { session: { save_model_format: 'ORT' } } } : {});
+  const s = await openSession(model, options, undefined, tmp ? { optimizedModelFilePath: tmp, extra: { session: { save_model_format: 'ORT' } } } : {});
   if (tmp) await safely('write the optimized model', () => cache.adopt(entry, tmp, optName));
   return { ...s, notes: [...notes, ...s.notes] };
 }
