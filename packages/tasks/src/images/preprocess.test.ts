@@ -126,6 +126,21 @@ describe('preprocessBatch', () => {
     expect((tensor.data as Float32Array).subarray(2 * last.length)).toEqual(last);
   });
 
+  it('writes into a given buffer what it would have allocated, bad files closed up, on both resize paths', async () => {
+    const files = [bad, good[0]!, 'missing.png', good[1]!, bad, good[2]!];
+    for (const resize of ['exact', 'fast'] as const) {
+      const fresh = await preprocessBatch(files, p, { skipErrors: true, resize });
+      // A dirty, oversized buffer: whatever it held before must not show through.
+      const out = new Float32Array((files.length + 1) * 3 * 32 * 32).fill(Number.NaN);
+      const into = await preprocessBatch(files, p, { skipErrors: true, resize, out });
+      expect(into.tensor.shape).toEqual([3, 3, 32, 32]);
+      expect(into.tensor.data).toEqual(fresh.tensor.data);
+      expect((into.tensor.data as Float32Array).buffer).toBe(out.buffer);
+      expect([into.names, into.indices]).toEqual([fresh.names, fresh.indices]);
+    }
+    await expect(preprocessBatch(files, p, { out: new Float32Array(10) })).rejects.toThrow(/out.*room for 6 images/);
+  });
+
   it('returns an empty batch when nothing decodes, and checks preprocessing before reading', async () => {
     const r = await preprocessBatch([bad], p, { skipErrors: true });
     expect(r.tensor.shape).toEqual([0, 3, 32, 32]);

@@ -104,13 +104,13 @@ export function resizeAndCrop(image: RgbImage, p: Preprocessing): RgbImage {
 
 /**
  * The eval transform for one decoded image: resize, centre crop, ToTensor (/255) and Normalize(mean, std), as
- * float32 CHW (3 x inputSize x inputSize). The arithmetic is torchvision's, in float32.
+ * float32 CHW (3 x inputSize x inputSize), written into `out` from `offset` when given. The arithmetic is
+ * torchvision's, in float32.
  */
-export function preprocess(image: RgbImage, p: Preprocessing): Float32Array {
+export function preprocess(image: RgbImage, p: Preprocessing, out: Float32Array = new Float32Array(3 * p.inputSize * p.inputSize), offset = 0): Float32Array {
   const crop = resizeAndCrop(image, p);
-  const out = new Float32Array(3 * p.inputSize * p.inputSize);
-  writeNormalized(crop, p, out, 0);
-  return out;
+  writeNormalized(crop, p, out, offset);
+  return out.subarray(offset, offset + 3 * p.inputSize * p.inputSize);
 }
 
 /**
@@ -146,16 +146,21 @@ const KERNELS = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' } as 
  * The eval transform on the fast path: libvips decodes, resizes and crops; undefined when this image needs the exact
  * path (a crop that pads, or a file the decoder rejects, which the exact path reports by name).
  */
-export async function preprocessFast(source: string | Uint8Array, name: string | undefined, p: Preprocessing): Promise<Float32Array | undefined> {
+export async function preprocessFast(
+  source: string | Uint8Array,
+  name: string | undefined,
+  p: Preprocessing,
+  out: Float32Array = new Float32Array(3 * p.inputSize * p.inputSize),
+  offset = 0,
+): Promise<Float32Array | undefined> {
   const crop = await decodeResized(source, name, (width, height) => {
     const g = evalGeometry(width, height, p);
     if (g.cropLeft < 0 || g.cropTop < 0 || g.cropLeft + g.cropSize > g.resizedWidth || g.cropTop + g.cropSize > g.resizedHeight) return undefined;
     return { width: g.resizedWidth, height: g.resizedHeight, crop: { left: g.cropLeft, top: g.cropTop, width: g.cropSize, height: g.cropSize }, kernel: KERNELS[g.interpolation] };
   });
   if (!crop) return undefined;
-  const out = new Float32Array(3 * p.inputSize * p.inputSize);
-  writeNormalized(crop, p, out, 0);
-  return out;
+  writeNormalized(crop, p, out, offset);
+  return out.subarray(offset, offset + 3 * p.inputSize * p.inputSize);
 }
 
 export interface PreprocessBatchOptions {
@@ -165,6 +170,11 @@ export interface PreprocessBatchOptions {
   resize?: ResizeMode;
   /** Images decoded at once (default 4). */
   concurrency?: number;
+  /**
+   * Where to write the batch: at least sources.length x 3 x inputSize^2 values, which the returned tensor then views.
+   * A caller that runs batch after batch can alternate two such buffers instead of touching fresh memory each time.
+   */
+  out?: Float32Array;
 }
 
 export interface BatchError {
@@ -198,6 +208,9 @@ export async function preprocessBatch(sources: readonly ImageSource[], p: Prepro
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidSpecError('concurrency', concurrency, 'a positive integer');
   const n = sources.length;
   const per = 3 * p.inputSize * p.inputSize;
+  if (options.out && options.out.length < n * per) throw new InvalidSpecError('out', `${options.out.length} values`, `room for ${n} images of ${per} values`);
+  // Each image is written straight into its row; rows of images that failed are closed up at the end.
+  const data = options.out ?? new Float32Array(n * per);
   const results: (Float32Array | ImageDecodeError | undefined)[] = new Array(n);
   let failed = false;
   await forEachConcurrent(
@@ -208,7 +221,7 @@ export async function preprocessBatch(sources: readonly ImageSource[], p: Prepro
       const name = sourceName(src, `<input ${i}>`);
       try {
         const bytes = typeof src === 'string' || src instanceof Uint8Array ? src : src.source;
-        results[i] = (options.resize === 'fast' ? await preprocessFast(bytes, name, p) : undefined) ?? preprocess(await decodeImage(bytes, name), p);
+        results[i] = (options.resize === 'fast' ? await preprocessFast(bytes, name, p, data, i * per) : undefined) ?? preprocess(await decodeImage(bytes, name), p, data, i * per);
       } catch (e) {
         if (!(e instanceof ImageDecodeError)) throw e;
         results[i] = e;
@@ -221,7 +234,6 @@ export async function preprocessBatch(sources: readonly ImageSource[], p: Prepro
   const errors: BatchError[] = [];
   const names: string[] = [];
   const indices: number[] = [];
-  const rows: Float32Array[] = [];
   for (let i = 0; i < n; i++) {
     const r = results[i];
     if (r instanceof ImageDecodeError) {
@@ -229,12 +241,11 @@ export async function preprocessBatch(sources: readonly ImageSource[], p: Prepro
       if (!options.skipErrors) throw r;
       errors.push({ index: i, name: r.file, error: r });
     } else if (r) {
-      rows.push(r);
+      // Row indices.length <= i: moving rows down in order never overwrites one still to be moved.
+      if (indices.length !== i) data.copyWithin(indices.length * per, i * per, (i + 1) * per);
       names.push(sourceName(sources[i]!, `<input ${i}>`));
       indices.push(i);
     }
   }
-  const data = new Float32Array(rows.length * per);
-  rows.forEach((row, k) => data.set(row, k * per));
-  return { tensor: float32Tensor([rows.length, 3, p.inputSize, p.inputSize], data), names, indices, errors };
+  return { tensor: float32Tensor([indices.length, 3, p.inputSize, p.inputSize], data.subarray(0, indices.length * per)), names, indices, errors };
 }
