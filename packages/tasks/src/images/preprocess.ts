@@ -126,11 +126,13 @@ export function writeNormalized(crop: RgbImage, p: Pick<Preprocessing, 'mean' | 
   }
   const plane = crop.width * crop.height;
   const src = crop.data;
-  for (let c = 0; c < 3; c++) {
-    const lut = new Float32Array(256);
-    for (let v = 0; v < 256; v++) lut[v] = normalizeValue(v / 255, p.mean[c]!, p.std[c]!);
-    const base = offset + c * plane;
-    for (let i = 0; i < plane; i++) out[base + i] = lut[src[i * 3 + c]!]!;
+  const luts = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => normalizeValue(v / 255, p.mean[c]!, p.std[c]!)));
+  const [r, g, b] = luts as [Float32Array, Float32Array, Float32Array];
+  // One pass over the pixels, writing the three planes (three passes read the source three times).
+  for (let i = 0, j = 0, o = offset; i < plane; i++, j += 3, o++) {
+    out[o] = r[src[j]!]!;
+    out[o + plane] = g[src[j + 1]!]!;
+    out[o + 2 * plane] = b[src[j + 2]!]!;
   }
 }
 
