@@ -149,10 +149,18 @@ export class CompiledModelCache {
     if (!rec) return undefined;
     const got = await readHashed(join(e.dir, file), rec.bytes).catch(() => undefined);
     if (got && got.sha256 === rec.sha256) return got.bytes;
-    delete meta.files[file];
-    await this.writeMeta(e, meta);
-    await rm(join(e.dir, file), { force: true });
+    await this.remove(e, file);
     return undefined;
+  }
+
+  /** Removes a file of the entry and its record. */
+  async remove(e: CompiledCacheEntry, file: string): Promise<void> {
+    const meta = await this.meta(e);
+    if (meta?.files[file]) {
+      delete meta.files[file];
+      await this.writeMeta(e, meta);
+    }
+    await rm(join(e.dir, file), { force: true });
   }
 
   /** Writes a file of the entry atomically and records its hash (meta.json is itself replaced atomically). */

@@ -131,10 +131,18 @@ type Opened = Awaited<ReturnType<typeof openSession>> & { sessionBytes?: Uint8Ar
  */
 async function openCachedOptimized(cache: CompiledModelCache, entry: CompiledCacheEntry, options: OnnxLoadOptions, notes: string[]): Promise<Opened | undefined> {
   if ((options.device ?? 'cpu') !== 'cpu') return undefined;
-  const optimized = await cacheAttempt(cache, notes)('read the optimized model', () => cache.read(entry, optimizedModelName('cpu')));
+  const name = optimizedModelName('cpu');
+  const optimized = await cacheAttempt(cache, notes)('read the optimized model', () => cache.read(entry, name));
   if (!optimized) return undefined;
-  const s = await openSession(optimized, options, undefined, { graphOptimizationLevel: 'disabled', extra: { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } } });
-  return { ...s, notes: [...notes, 'ONNX Runtime optimized model from the cache', ...s.notes], sessionBytes: optimized };
+  try {
+    const s = await openSession(optimized, options, undefined, { graphOptimizationLevel: 'disabled', extra: { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } } });
+    return { ...s, notes: [...notes, 'ONNX Runtime optimized model from the cache', ...s.notes], sessionBytes: optimized };
+  } catch (e) {
+    // Its hash matched, so ONNX Runtime itself refuses it (a file written by another build of it): build it again.
+    notes.push(`the cached optimized model did not open (${(e as Error).message}); optimized again`);
+    await cacheAttempt(cache, notes)('remove the optimized model', () => cache.remove(entry, name));
+    return undefined;
+  }
 }
 
 /** A session on a compiled model; on the CPU provider, ONNX Runtime's optimized model is stored in the cache (as .ort). */

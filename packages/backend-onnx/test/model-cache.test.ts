@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +57,17 @@ describe('the compiled-model cache', () => {
     const fourth = await logits(cache);
     expect(fourth.notes.join('; ')).toMatch(/compiled and cached/);
     expect(fourth.data).toEqual(first.data);
+    expect((await logits(cache)).notes.join('; ')).toMatch(/optimized model from the cache/);
+    // An optimized model whose hash matches but which ONNX Runtime refuses (as a file from another build of it would
+    // be): noted, optimized again, same answer.
+    const junk = new TextEncoder().encode('not an ORT model');
+    writeFileSync(join(dir, opt), junk);
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { files: Record<string, { sha256: string; bytes: number }> };
+    meta.files[opt] = { sha256: createHash('sha256').update(junk).digest('hex'), bytes: junk.length };
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
+    const refused = await logits(cache);
+    expect(refused.notes.join('; ')).toMatch(/the cached optimized model did not open .*; optimized again/);
+    expect(refused.data).toEqual(first.data);
     expect((await logits(cache)).notes.join('; ')).toMatch(/optimized model from the cache/);
     // An unreadable meta.json: the same.
     writeFileSync(join(dir, 'meta.json'), '{ not json');
