@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildEfficientNet, float32Tensor, randomWeights, seededNormal, specFor, type TensorMap } from '@effnet/core';
+import { buildEfficientNet, float32Tensor, type OnnxModelBytes, randomWeights, seededNormal, specFor, type TensorMap } from '@effnet/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileToOnnx, compiledCacheKey, OnnxBackend } from '../src/index.js';
@@ -18,6 +18,16 @@ async function logits(cacheDir: string): Promise<{ data: Float32Array; notes: re
     return { data: (await runner.run(x)).logits!.data as Float32Array, notes: runner.notes };
   } finally {
     await runner.dispose();
+  }
+}
+
+/** Logits and notes of an ONNX model run as it is (loadOnnx), through the cache under `cacheDir` or with none. */
+async function runOnnx(model: OnnxModelBytes, cacheDir: string | false): Promise<{ data: Float32Array; notes: string }> {
+  const r = await new OnnxBackend().loadOnnx(model, graph, { device: 'cpu', compiledCache: cacheDir } as never);
+  try {
+    return { data: (await r.run(x)).logits!.data as Float32Array, notes: r.notes.join('; ') };
+  } finally {
+    await r.dispose();
   }
 }
 
@@ -79,14 +89,7 @@ describe('the compiled-model cache', () => {
   it('an ONNX file run as it is keeps its optimized model too', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'effnet-compiled-'));
     const bytes = compileToOnnx(graph, weights).model;
-    const load = async () => {
-      const r = await new OnnxBackend().loadOnnx({ bytes }, graph, { device: 'cpu', compiledCache: cache } as never);
-      try {
-        return { data: (await r.run(x)).logits!.data, notes: r.notes.join('; ') };
-      } finally {
-        await r.dispose();
-      }
-    };
+    const load = () => runOnnx({ bytes }, cache);
     const a = await load();
     expect(a.notes).not.toMatch(/from the cache/);
     const b = await load();
@@ -99,19 +102,10 @@ describe('the compiled-model cache', () => {
     const file = join(cache, 'm.onnx');
     const bytes = compileToOnnx(graph, weights).model;
     writeFileSync(file, bytes);
-    const load = async () => {
-      const r = await new OnnxBackend().loadOnnx({ path: file }, graph, { device: 'cpu', compiledCache: cache } as never);
-      try {
-        return { data: (await r.run(x)).logits!.data, notes: r.notes.join('; ') };
-      } finally {
-        await r.dispose();
-      }
-    };
+    const load = () => runOnnx({ path: file }, cache);
     const a = await load();
     expect(a.notes).not.toMatch(/from the cache/);
-    const fromBytes = await new OnnxBackend().loadOnnx({ bytes }, graph, { device: 'cpu', compiledCache: false } as never);
-    expect((await fromBytes.run(x)).logits!.data).toEqual(a.data);
-    await fromBytes.dispose();
+    expect((await runOnnx({ bytes }, false)).data).toEqual(a.data);
     // The cache keys a file by its length and both ends; with the middle of the file zeroed, a second load still gives
     // the first answer: it came from the cached optimized model, not from reading the file again.
     expect(bytes.length).toBeGreaterThan(4 << 16);
