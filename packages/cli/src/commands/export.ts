@@ -3,6 +3,7 @@ import { analyzeGraph, checkOutputFile, EffnetError, writeFileAtomic } from '@ef
 import type { ModelWeights } from '@effnet/tasks';
 import { defineCommand, type Io, UsageError } from '../args.js';
 import { redraw } from '../progress.js';
+import { groupThousands } from '../table.js';
 import { expandImagePaths } from './classify.js';
 import { exportTriton } from './export-triton.js';
 import { FORCE_OPTION, MODEL_HELP, MODEL_OPTIONS } from './common.js';
@@ -67,7 +68,7 @@ export const exportCommand = defineCommand({
     for (const n of m.notes) io.out(`note: ${n}`);
     io.out(`wrote ${v.output} (${(compiled.model.length / 1e6).toFixed(1)} MB${compiled.externalData ? ` + ${compiled.externalData.location}` : ''}), opset ${compiled.opset}${v.fp16 ? ', fp16' : ''}${int8 ? `, int8 (calibrated on ${int8.facts.images} images, ${int8.facts.method})` : ''}`);
     io.out(`input "${compiled.inputName}" [batch, ${input.channels}, ${input.height ?? 'height'}, ${input.width ?? 'width'}] float32 NCHW; output ${compiled.outputNames.map((n) => `"${n}"`).join(', ')}`);
-    if (input.height !== null) io.out(`${analyzeGraph(m.graph).params.toLocaleString('en-US')} params`);
+    if (input.height !== null) io.out(`${groupThousands(analyzeGraph(m.graph).params)} params`);
     return 0;
   },
 });

@@ -17,7 +17,7 @@ import {
   specFor,
 } from '@effnet/core';
 import { defineCommand } from '../args.js';
-import { formatTable, humanCount } from '../table.js';
+import { formatTable, groupThousands, humanCount } from '../table.js';
 
 export interface InfoOptions {
   variant?: string;
@@ -120,7 +120,7 @@ export function infoText(o: InfoOptions): string {
     const d = detectorInfo({ ...o, variant: o.variant });
     if (o.json) return JSON.stringify(d, null, 2);
     return [
-      `${d.variant} at ${d.imageSize.join('x')}: ${d.params.toLocaleString('en-US')} params (${humanCount(d.params)}), ${d.macs.toLocaleString('en-US')} MACs (${humanCount(d.macs)})`,
+      `${d.variant} at ${d.imageSize.join('x')}: ${groupThousands(d.params)} params (${humanCount(d.params)}), ${groupThousands(d.macs)} MACs (${humanCount(d.macs)})`,
       `backbone ${d.backbone}, padding ${d.padding}, BiFPN ${d.fpn.channels} channels x ${d.fpn.cells} cells (${d.fpn.fusion} fusion, ${d.fpn.act}), heads ${d.head.repeats} repeats, ${d.numClasses} classes, levels P${d.levels[0]}-P${d.levels[1]}, anchor scale ${d.anchors.anchorScale}`,
       '',
       formatTable(['output', 'shape'], Object.entries(d.outputs).map(([k, v]) => [k, `[${v.join(', ')}]`])),
@@ -132,7 +132,7 @@ export function infoText(o: InfoOptions): string {
     const d = segmenterInfo({ ...o, variant: o.variant });
     if (o.json) return JSON.stringify(d, null, 2);
     return [
-      `${d.variant} at ${d.resolution}x${d.resolution}: ${d.params.toLocaleString('en-US')} params (${humanCount(d.params)}), ${d.macs.toLocaleString('en-US')} MACs (${humanCount(d.macs)})`,
+      `${d.variant} at ${d.resolution}x${d.resolution}: ${groupThousands(d.params)} params (${humanCount(d.params)}), ${groupThousands(d.macs)} MACs (${humanCount(d.macs)})`,
       d.detector
         ? `automl's segmentation head on ${d.detector}'s backbone (${d.encoder}) and BiFPN, ${d.numClasses} classes`
         : `decoder ${d.decoder.kind} (as smp's), encoder ${d.encoder} at output stride ${d.decoder.outputStride}, ${d.numClasses} classes`,
@@ -146,7 +146,7 @@ export function infoText(o: InfoOptions): string {
   const info = modelInfo(o);
   if (o.json) return JSON.stringify(info, null, 2);
   const lines = [
-    `${info.variant} at ${info.resolution}x${info.resolution}: ${info.params.toLocaleString('en-US')} params (${humanCount(info.params)}), ${info.macs.toLocaleString('en-US')} MACs (${humanCount(info.macs)})`,
+    `${info.variant} at ${info.resolution}x${info.resolution}: ${groupThousands(info.params)} params (${humanCount(info.params)}), ${groupThousands(info.macs)} MACs (${humanCount(info.macs)})`,
     `padding ${info.padding}, BN eps ${info.bnEps}, stem ${info.stem}, head ${info.head}`,
     '',
     formatTable(['stage', 'block', 'in', 'out', 'stride'], info.stages.map((s) => [s.stage, s.block, s.inChannels, s.outChannels, s.stride])),
