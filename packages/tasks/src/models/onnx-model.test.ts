@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { calibrateInt8, compileToOnnx, encodeModel } from '@effnet/backend-onnx';
+import { calibrateInt8, compileToOnnx, encodeModel, OnnxBackend } from '@effnet/backend-onnx';
 import { float32Tensor, seededNormal } from '@effnet/core';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,17 @@ describe('self-describing ONNX exports', () => {
       console.info(`effnet-shapes int8 vs fp32 on 120 fresh images: top-1 agreement ${(100 * agree).toFixed(1)}%, accuracy ${(100 * acc(a)).toFixed(1)}% vs ${(100 * acc(b)).toFixed(1)}%`);
       expect(agree).toBeGreaterThanOrEqual(0.95);
       expect(acc(a)).toBeGreaterThanOrEqual(acc(b) - 0.03);
+      // Through the compiled-model cache: the second load opens ORT's optimized int8 model (.ort) in place, and both
+      // give exactly the logits of the uncached session.
+      const { graph, onnx } = await loadOnnxModel(file);
+      const batch = (await preprocessBatch(heldOut.slice(0, 8), m.preprocessing)).tensor;
+      const cache = mkdtempSync(join(tmpdir(), 'effnet-int8-cache-'));
+      for (const expectCached of [false, true]) {
+        const r = await new OnnxBackend().loadOnnx(onnx, graph, { compiledCache: cache } as never);
+        expect(r.notes.join('; ').includes('optimized model from the cache')).toBe(expectCached);
+        expect((await r.run(batch)).logits!.data).toEqual((await q.logits(batch)).data);
+        await r.dispose();
+      }
     } finally {
       await Promise.all([q.dispose(), f.dispose()]);
     }
